@@ -1,0 +1,90 @@
+"""The command line. The only place that turns errors into messages and exit codes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from typing import Sequence
+
+import click
+
+from . import __version__
+from .commands import COMMANDS
+from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, TorchbuildError
+
+__all__ = ["cli", "console", "main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "-V", "--version", prog_name="torchbuild")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.option("-v", "--verbose", count=True, help="More output (repeat for more).")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, verbose: int) -> None:
+    """Get a working torch, torchvision and torchaudio where `pip install` cannot.
+
+    torchbuild detects the machine, reuses a prebuilt wheel where one truly fits, builds the
+    rest from source, and keeps every wheel in a local index that pip and uv install from.
+    """
+    level = logging.DEBUG if debug else (logging.INFO if verbose else logging.WARNING)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    ctx.obj["verbose"] = verbose
+
+
+for _command in COMMANDS:
+    cli.add_command(_command)
+
+
+def _say(kind: str, text: str) -> None:
+    # Plain writes: the error funnel must work even when rich cannot (broken terminal, pipes).
+    sys.stderr.write(f"{kind}: {text}\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return (and, as a console script, exit with) the documented exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="torchbuild", standalone_mode=False)
+    except TorchbuildError as exc:
+        if debug:
+            traceback.print_exc()
+        _say("error", exc.message)
+        _say("hint", exc.hint)
+        return exc.exit_code
+    except click.UsageError as exc:
+        _say("error", exc.format_message())
+        command = exc.ctx.command_path if exc.ctx else "torchbuild"
+        _say("hint", f"see `{command} --help`")
+        return EXIT_USAGE
+    except click.exceptions.Exit as exc:  # --help / --version
+        return int(exc.exit_code)
+    except (click.Abort, KeyboardInterrupt):
+        _say("error", "interrupted")
+        _say("hint", "run the same command again: finished work is kept")
+        return EXIT_INTERRUPTED
+    except click.ClickException as exc:
+        _say("error", exc.format_message())
+        _say("hint", "see `torchbuild --help`")
+        return exc.exit_code
+    except BrokenPipeError:
+        # `torchbuild detect --json | head` closed the pipe: not an error worth a message.
+        return 0
+    except Exception as exc:  # noqa: BLE001 - the last line of defence, reported as a bug
+        if debug:
+            traceback.print_exc()
+        _say("error", f"internal error: {type(exc).__name__}: {exc}")
+        _say("hint", "this is a bug in torchbuild; rerun with --debug and report the traceback")
+        return EXIT_INTERNAL
+    return 0
+
+
+def console() -> None:  # pragma: no cover - console-script and `python -m` entry
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    console()

@@ -1,0 +1,9 @@
+"""One module per subcommand; each exposes a click command, registered here in help order."""
+
+from __future__ import annotations
+
+from .detect import detect
+
+__all__ = ["COMMANDS"]
+
+COMMANDS = [detect]

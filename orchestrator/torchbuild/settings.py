@@ -1,0 +1,184 @@
+"""torchbuild's own settings: one model, filled from a chain of sources.
+
+Precedence, highest first: command-line flag > ``TORCHBUILD_<NAME>`` environment variable >
+``torchbuild.toml`` > built-in default. The config file is ``$TORCHBUILD_CONFIG`` if set, else
+``./torchbuild.toml``, else ``torchbuild.toml`` in the user config directory (platformdirs).
+Each setting records which source gave its value, so ``--debug`` output can say why.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import platformdirs
+
+from .errors import InputError
+
+__all__ = ["Settings", "config_file", "load_settings"]
+
+APP = "torchbuild"
+
+
+def _split_urls(value: Any) -> tuple[str, ...]:
+    if isinstance(value, (list, tuple)):
+        return tuple(str(v) for v in value)
+    return tuple(str(value).split())
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _positive_float(value: Any) -> float:
+    number = float(value)
+    if number <= 0:
+        raise ValueError(f"must be positive, got {value!r}")
+    return number
+
+
+def _path(value: Any) -> Path:
+    return Path(str(value)).expanduser()
+
+
+def _opt_path(value: Any) -> Path | None:
+    return None if value in (None, "") else _path(value)
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value in (None, "") else str(value)
+
+
+def _setting(default: Any, convert: Callable[[Any], Any], doc: str) -> Any:
+    return field(default=default, metadata={"convert": convert, "doc": doc})
+
+
+@dataclass(frozen=True)
+class Settings:
+    wheelhouse: Path | None = _setting(
+        None, _opt_path, "The local package index every wheel lands in (default: user data dir)."
+    )
+    cache_dir: Path | None = _setting(
+        None, _opt_path, "Downloads, index responses and build trees (default: user cache dir)."
+    )
+    probe_timeout: float = _setting(
+        10.0, _positive_float, "Seconds a probe (nvcc, nvidia-smi, gcc...) may take before it "
+        "counts as unknown."
+    )
+    offline: bool = _setting(
+        False, _bool, "Use only cached index responses and local files; never the network."
+    )
+    index_url: str | None = _setting(
+        None, _opt_str, "Replace pip's main index (default: whatever pip is configured with)."
+    )
+    extra_index_url: tuple[str, ...] = _setting(
+        (), _split_urls, "More indexes to look in, after pip's own."
+    )
+    find_links: tuple[str, ...] = _setting(
+        (), _split_urls, "Directories or pages of wheels to look in, like pip's --find-links."
+    )
+    #: Which source set each value: "flag", "env:NAME", "file:PATH" or "default".
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def wheelhouse_dir(self) -> Path:
+        return self.wheelhouse or Path(platformdirs.user_data_dir(APP)) / "wheelhouse"
+
+    @property
+    def cache_path(self) -> Path:
+        return self.cache_dir or Path(platformdirs.user_cache_dir(APP))
+
+
+def _names() -> list[str]:
+    return [f.name for f in fields(Settings) if f.name != "sources"]
+
+
+def env_name(name: str) -> str:
+    return f"TORCHBUILD_{name.upper()}"
+
+
+def config_file(environ: Mapping[str, str]) -> Path | None:
+    """The torchbuild.toml in force, or None."""
+    explicit = environ.get("TORCHBUILD_CONFIG")
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise InputError(
+                f"TORCHBUILD_CONFIG points at {path}, which is not a file",
+                hint="unset TORCHBUILD_CONFIG or point it at a torchbuild.toml",
+            )
+        return path
+    for candidate in (Path("torchbuild.toml"), Path(platformdirs.user_config_dir(APP)) / "torchbuild.toml"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    from . import resources
+
+    try:
+        data = resources.load_toml(path)
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # tomllib.TOMLDecodeError is a ValueError
+        raise InputError(f"{path} is not valid TOML: {exc}") from None
+    known = _names()
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = key.replace("-", "_")
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            raise InputError(
+                f"unknown setting {key!r} in {path}",
+                hint=(f"did you mean {close[0].replace('_', '-')!r}? " if close else "")
+                + "settings: "
+                + ", ".join(n.replace("_", "-") for n in known),
+            )
+        out[name] = value
+    return out
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Resolve every setting through flag > environment > file > default."""
+    environ = os.environ if environ is None else environ
+    flags = {k: v for k, v in (flags or {}).items() if v is not None and v != ()}
+    path = config_file(environ)
+    from_file = _read_config(path) if path else {}
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for f in fields(Settings):
+        if f.name == "sources":
+            continue
+        convert: Callable[[Any], Any] = f.metadata["convert"]
+        env_key = env_name(f.name)
+        chain: list[tuple[str, Any]] = []
+        if f.name in flags:
+            chain.append(("flag", flags[f.name]))
+        if env_key in environ:
+            chain.append((f"env:{env_key}", environ[env_key]))
+        if f.name in from_file:
+            chain.append((f"file:{path}", from_file[f.name]))
+        if not chain:
+            sources[f.name] = "default"
+            continue
+        origin, raw = chain[0]
+        try:
+            values[f.name] = convert(raw)
+        except (TypeError, ValueError) as exc:
+            where = {"flag": "on the command line"}.get(origin, f"from {origin.split(':', 1)[1]}")
+            raise InputError(f"bad value for {f.name.replace('_', '-')} {where}: {exc}") from None
+        sources[f.name] = origin
+    return Settings(**values, sources=sources)

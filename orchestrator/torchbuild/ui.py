@@ -1,0 +1,38 @@
+"""What the user sees: rich tables on a terminal, plain JSON for machines.
+
+Library code never prints; commands hand their results to these functions.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+
+__all__ = ["console", "err_console", "human_bytes", "print_json", "warn"]
+
+console = Console(highlight=False, soft_wrap=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def print_json(obj: Any) -> None:
+    """One JSON object on stdout (never through rich: no wrapping, no colour)."""
+    sys.stdout.write(json.dumps(obj, indent=2) + "\n")
+    sys.stdout.flush()
+
+
+def warn(text: str) -> None:
+    err_console.print(f"[yellow]warning:[/] {text}")
+
+
+def human_bytes(n: int | None) -> str:
+    if n is None:
+        return "unknown"
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"  # unreachable; keeps mypy's return analysis simple
