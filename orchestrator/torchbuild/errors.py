@@ -96,7 +96,7 @@ class VerifyError(TorchbuildError):
     default_hint = "read the verification output above"
 
 
-class IndexError_(TorchbuildError):  # noqa: N801 - trailing underscore avoids the builtin name
+class IndexError_(TorchbuildError):  # noqa: N801, N818 - the underscore avoids the builtin
     """The wheelhouse refused an operation or is inconsistent."""
 
     exit_code = 10

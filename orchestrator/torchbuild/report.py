@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.table import Table
 
-from .target import Target
 from .ui import human_bytes
+
+if TYPE_CHECKING:
+    from .target import Target
 
 __all__ = ["detect_table"]
 
@@ -15,8 +19,13 @@ def _or_unknown(value: object) -> str:
 
 
 def detect_table(target: Target) -> Table:
-    table = Table(title=f"torchbuild detect ({target.origin})", show_header=False, box=None,
-                  pad_edge=False, title_justify="left")
+    table = Table(
+        title=f"torchbuild detect ({target.origin})",
+        show_header=False,
+        box=None,
+        pad_edge=False,
+        title_justify="left",
+    )
     table.add_column(style="bold cyan", no_wrap=True)
     table.add_column()
     platform = f"{target.os} {target.arch}"
@@ -27,8 +36,10 @@ def detect_table(target: Target) -> Table:
     py = target.python
     table.add_row(
         "python",
-        "[dim]not found[/]" if py is None else
-        f"{py.version} {py.implementation} ({py.abi}{', free-threaded' if py.free_threaded else ''})"
+        "[dim]not found[/]"
+        if py is None
+        else f"{py.version} {py.implementation} ({py.abi}"
+        + (", free-threaded)" if py.free_threaded else ")")
         + (f"  {py.executable}" if py.executable else ""),
     )
     if target.cpu and (target.cpu.model or target.cpu.features):
@@ -37,7 +48,9 @@ def detect_table(target: Target) -> Table:
         table.add_row("board", target.board.model)
     if target.jetson:
         j = target.jetson
-        table.add_row("jetson", f"L4T {j.l4t}, JetPack {_or_unknown(j.jetpack)}, SoC {_or_unknown(j.soc)}")
+        table.add_row(
+            "jetson", f"L4T {j.l4t}, JetPack {_or_unknown(j.jetpack)}, SoC {_or_unknown(j.soc)}"
+        )
     c = target.cuda
     if c is None:
         table.add_row("cuda", "[dim]none (no toolkit, no driver)[/]")
@@ -53,12 +66,17 @@ def detect_table(target: Target) -> Table:
             driver += f", supports CUDA {c.driver_cuda}"
         table.add_row("", driver)
         for gpu in c.gpus:
-            table.add_row("", f"GPU {gpu.name}, compute capability {_or_unknown(gpu.compute_capability)}")
+            table.add_row(
+                "", f"GPU {gpu.name}, compute capability {_or_unknown(gpu.compute_capability)}"
+            )
         if c.cudnn:
             table.add_row("", f"cuDNN {c.cudnn}")
     for name in ("cc", "cxx", "cmake", "ninja", "ccache", "git"):
         tool = getattr(target.toolchain, name)
-        table.add_row(name, "[dim]not found[/]" if tool is None else f"{_or_unknown(tool.version)}  {tool.path}")
+        table.add_row(
+            name,
+            "[dim]not found[/]" if tool is None else f"{_or_unknown(tool.version)}  {tool.path}",
+        )
     r = target.resources
     table.add_row(
         "resources",

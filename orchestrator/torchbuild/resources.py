@@ -48,7 +48,8 @@ def targets_dir() -> Path:
 
 def load_toml(path: Path) -> dict[str, Any]:
     with path.open("rb") as fh:
-        return tomllib.load(fh)
+        data: dict[str, Any] = tomllib.load(fh)
+    return data
 
 
 @functools.lru_cache(maxsize=None)

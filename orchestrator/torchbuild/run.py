@@ -40,7 +40,9 @@ class Completed:
 class CommandFailed(Exception):  # noqa: N818 - reads as what happened
     """A command exited non-zero (or was killed); carries the tail of its output."""
 
-    def __init__(self, args: Sequence[str], returncode: int, tail: str, log_path: Path | None):
+    def __init__(
+        self, args: Sequence[str], returncode: int, tail: str, log_path: Path | None
+    ) -> None:
         super().__init__(f"{shlex.join(args)} exited with {returncode}")
         self.args_ = tuple(args)
         self.returncode = returncode

@@ -72,11 +72,14 @@ class Settings:
         None, _opt_path, "Downloads, index responses and build trees (default: user cache dir)."
     )
     probe_timeout: float = _setting(
-        10.0, _positive_float, "Seconds a probe (nvcc, nvidia-smi, gcc...) may take before it "
-        "counts as unknown."
+        10.0,
+        _positive_float,
+        "Seconds a probe (nvcc, nvidia-smi, gcc...) may take before it counts as unknown.",
     )
     offline: bool = _setting(
-        False, _bool, "Use only cached index responses and local files; never the network."
+        default=False,
+        convert=_bool,
+        doc="Use only cached index responses and local files; never the network.",
     )
     index_url: str | None = _setting(
         None, _opt_str, "Replace pip's main index (default: whatever pip is configured with)."
@@ -118,7 +121,10 @@ def config_file(environ: Mapping[str, str]) -> Path | None:
                 hint="unset TORCHBUILD_CONFIG or point it at a torchbuild.toml",
             )
         return path
-    for candidate in (Path("torchbuild.toml"), Path(platformdirs.user_config_dir(APP)) / "torchbuild.toml"):
+    for candidate in (
+        Path("torchbuild.toml"),
+        Path(platformdirs.user_config_dir(APP)) / "torchbuild.toml",
+    ):
         if candidate.is_file():
             return candidate
     return None

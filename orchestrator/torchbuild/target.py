@@ -436,5 +436,6 @@ def load_target(spec: str) -> Target:
     )
     hint = f"did you mean {close[0]!r}? " if close else ""
     raise InputError(
-        message, hint=f"{hint}presets: {', '.join(names)}; or a file from `torchbuild detect --json`"
+        message,
+        hint=f"{hint}presets: {', '.join(names)}; or a file from `torchbuild detect --json`",
     )

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import click
 
 from ..settings import Settings, load_settings
 from ..target import Target, load_target
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["json_option", "settings_from", "target_from", "target_option"]
 

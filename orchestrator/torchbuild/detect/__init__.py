@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
 from ..errors import InputError
@@ -22,6 +21,8 @@ from .packages import read_packages
 from .resources import probe_resources
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ..settings import Settings
 
 __all__ = ["detect_host", "detect_root", "multiarch_triplet"]
@@ -66,8 +67,14 @@ def detect_host(
     # not the sum of them.
     with ThreadPoolExecutor(max_workers=8) as pool:
         cuda_f = pool.submit(
-            cuda_mod.probe_cuda, root, env, run_tools=True, timeout=timeout, packages=None,
-            multiarch=multiarch, jetson=hints,
+            cuda_mod.probe_cuda,
+            root,
+            env,
+            run_tools=True,
+            timeout=timeout,
+            packages=None,
+            multiarch=multiarch,
+            jetson=hints,
         )
         tool_f = {
             name: pool.submit(toolchain.probe_tool, name, env, timeout)
@@ -102,19 +109,25 @@ def detect_host(
 
 
 def _os_name() -> str:
-    if sys.platform.startswith("linux"):
-        return "linux"
-    return {"darwin": "macos", "win32": "windows"}.get(sys.platform, sys.platform)
+    names = {"darwin": "macos", "win32": "windows"}
+    return "linux" if sys.platform.startswith("linux") else names.get(sys.platform, sys.platform)
 
 
 def detect_root(path: Path) -> Target:
     """Describe a mounted root file system (a board image) without running anything from it."""
     if not path.exists():
-        raise InputError(f"--root {path} does not exist", hint="mount the image and pass its directory")
+        raise InputError(
+            f"--root {path} does not exist", hint="mount the image and pass its directory"
+        )
     if not path.is_dir():
-        raise InputError(f"--root {path} is not a directory", hint="pass the directory a root file system is mounted on")
+        raise InputError(
+            f"--root {path} is not a directory",
+            hint="pass the directory a root file system is mounted on",
+        )
     if not os.access(path, os.R_OK | os.X_OK):
-        raise InputError(f"--root {path} is not readable", hint="run as a user that can read the mounted image")
+        raise InputError(
+            f"--root {path} is not readable", hint="run as a user that can read the mounted image"
+        )
     root = Root(path)
     if not any(root.exists(p) for p in ("/etc", "/usr", "/bin", "/lib")):
         raise InputError(
@@ -124,7 +137,8 @@ def detect_root(path: Path) -> Target:
     packages = read_packages(root)
     board = board_mod.probe_board(root)
     facts = board_mod.board_facts(board.model if board else None)
-    arch = host.root_arch(root, facts.arch32 if facts else None)
+    py = python.root_python(root, packages)
+    arch = host.root_arch(root, facts.arch32 if facts else None, py.executable if py else None)
     if arch is None:
         # No readable ELF (a partial image): dpkg records its native architecture.
         dpkg_arch = (root.read_text("/var/lib/dpkg/arch") or "").split()
@@ -145,12 +159,14 @@ def detect_root(path: Path) -> Target:
     libc = host.root_libc(root, packages, multiarch)
     os_release = root.read_text("/etc/os-release") or root.read_text("/usr/lib/os-release")
     cpuinfo = root.read_text("/proc/cpuinfo")
-    tools = Toolchain(**{name: toolchain.root_tool(root, name, packages) for name in toolchain.PARSERS})
+    tools = Toolchain(
+        **{name: toolchain.root_tool(root, name, packages) for name in toolchain.PARSERS}
+    )
     return Target(
         os="linux",
         arch=arch,
         libc=libc or Libc("glibc", None),
-        python=python.root_python(root, packages),
+        python=py,
         cuda=cuda,
         jetson=jet,
         board=board,

@@ -29,7 +29,7 @@ def probe_board(root: Root) -> Board | None:
         if model:
             return Board(model)
     cpuinfo = root.read_text("/proc/cpuinfo") or ""
-    m = re.search(r"^Model\s*:\s*(.+)$", cpuinfo, re.M)
+    m = re.search(r"^Model\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
     if m:
         return Board(m.group(1).strip())
     return None

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Mapping
 
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from .. import resources, run
 from ..target import Cuda, Gpu
@@ -97,8 +97,9 @@ class SmiHeader:
 
 _SMI_DRIVER = re.compile(r"(?:Driver|KMD) Version:\s*(\S+)")
 _SMI_CUDA = re.compile(r"CUDA (?:UMD )?Version:\s*(\S+)")
-# A GPU row of the table: "|   0  NVIDIA GeForce RTX 4070        Off |" or "|   0  Orin (nvgpu)   N/A  |".
-_SMI_ROW = re.compile(r"^\|\s+(\d+)\s+(.+?)\s{2,}(?:On|Off|N/A)\s+\|", re.M)
+# A GPU row of the table, e.g. "|   0  NVIDIA GeForce RTX 4070        Off |" on a desktop or
+# "|   0  Orin (nvgpu)                  N/A  |" on a Jetson.
+_SMI_ROW = re.compile(r"^\|\s+(\d+)\s+(.+?)\s{2,}(?:On|Off|N/A)\s+\|", re.MULTILINE)
 
 
 def parse_nvidia_smi(text: str) -> SmiHeader | None:
@@ -120,8 +121,15 @@ def parse_query_gpu(text: str) -> list[dict[str, str | None]] | None:
     None when the driver refused a field (``Field "compute_cap" is not a valid field to query``,
     drivers before 510).
     """
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    if not lines or "not a valid field" in text or "," not in lines[0] and len(lines) < 2:
+    if "not a valid field" in text:
+        return None
+    # Drop pasted prompts and trailing remarks; keep the CSV.
+    lines = [
+        re.sub(r"\s+#.*$", "", ln.strip())
+        for ln in text.strip().splitlines()
+        if ln.strip() and not ln.strip().startswith("$") and "nvidia-smi" not in ln
+    ]
+    if len(lines) < 1:
         return None
     header = [re.sub(r"\s*\[.*\]$", "", h.strip()) for h in lines[0].split(",")]
     rows: list[dict[str, str | None]] = []
@@ -135,7 +143,10 @@ def parse_query_gpu(text: str) -> list[dict[str, str | None]] | None:
 
 def parse_nvidia_smi_list(text: str) -> list[str]:
     """``nvidia-smi -L``: ``GPU 0: Orin (nvgpu) (UUID: ...)`` -> names."""
-    return [m.group(1).strip() for m in re.finditer(r"^GPU \d+:\s*(.+?)(?:\s+\(UUID:.*)?$", text, re.M)]
+    return [
+        m.group(1).strip()
+        for m in re.finditer(r"^GPU \d+:\s*(.+?)(?:\s+\(UUID:.*)?$", text, re.MULTILINE)
+    ]
 
 
 # -- cuDNN ------------------------------------------------------------------------------------
@@ -156,10 +167,18 @@ def parse_cudnn_header(text: str) -> str | None:
 _CUDNN_LIB = re.compile(r"libcudnn\.so\.(\d+\.\d+\.\d+)$")
 
 
-def _cudnn(root: Root, packages: Packages | None, multiarch: str | None, cuda_home: str) -> str | None:
+def _cudnn(
+    root: Root, packages: Packages | None, multiarch: str | None, cuda_home: str
+) -> str | None:
     include_dirs = ["/usr/include", f"{cuda_home}/include"]
-    if multiarch:
-        include_dirs.insert(1, f"/usr/include/{multiarch}")
+    # Debian/Ubuntu packages put cuDNN headers under /usr/include/<multiarch triplet>/.
+    triplets = [
+        n for n in root.listdir("/usr/include") if n.endswith(("-linux-gnu", "-linux-gnueabihf"))
+    ]
+    if multiarch in triplets:
+        triplets.remove(multiarch)
+        triplets.insert(0, multiarch)
+    include_dirs[1:1] = [f"/usr/include/{t}" for t in triplets]
     for directory in include_dirs:
         for name in ("cudnn_version.h", "cudnn_version_v9.h", "cudnn_version_v8.h", "cudnn.h"):
             text = root.read_text(f"{directory}/{name}")
@@ -176,7 +195,7 @@ def _cudnn(root: Root, packages: Packages | None, multiarch: str | None, cuda_ho
                 return m.group(1)
     if packages is not None:
         for _name, version in packages.matching(r"(lib)?cudnn\d*(-cuda-\d+)?"):
-            return version
+            return ".".join(version.split(".")[:3])  # 8.2.1.32 -> 8.2.1, as the header says
     return None
 
 
@@ -184,19 +203,17 @@ def _cudnn(root: Root, packages: Packages | None, multiarch: str | None, cuda_ho
 
 
 def driver_cuda_for(driver: str | None) -> str | None:
-    """The newest CUDA a Linux driver version supports, from the toolkit release table."""
-    if not driver:
+    """The newest CUDA a Linux driver supports, from the toolkit release table.
+
+    Compared by driver branch (the first number): a 550.40 beta driver reports CUDA 12.4 in
+    nvidia-smi although the 12.4 GA minimum is 550.54.14.
+    """
+    if not driver or not _NUMERIC.match(driver):
         return None
-    try:
-        have = Version(driver)
-    except InvalidVersion:
-        return None
+    branch = int(driver.split(".")[0])
     table: Mapping[str, str] = resources.table("cuda")["driver_minimum"]
-    best = None
-    for cuda, minimum in table.items():
-        if have >= Version(minimum) and (best is None or Version(cuda) > Version(best)):
-            best = cuda
-    return best
+    supported = [cuda for cuda, minimum in table.items() if branch >= int(minimum.split(".")[0])]
+    return max(supported, key=Version) if supported else None
 
 
 # -- probes -----------------------------------------------------------------------------------
@@ -212,7 +229,10 @@ def _toolkit_dirs(root: Root, env: Mapping[str, str]) -> list[str]:
 
 
 def find_nvcc(root: Root, env: Mapping[str, str], search_path: bool) -> str | None:
-    """nvcc on PATH, else in CUDA_HOME or the usual install prefixes (JetPack keeps it off PATH)."""
+    """nvcc on PATH, else in CUDA_HOME or the usual install prefixes (JetPack keeps it off PATH).
+
+    The answer is a path on the target; ``root.path()`` turns it into one this process can run.
+    """
     if search_path:
         found = run.which("nvcc", env.get("PATH", ""))
         if found:
@@ -272,7 +292,9 @@ def probe_cuda(
     nvcc = find_nvcc(root, env, search_path=run_tools)
     toolkit = None
     if nvcc and run_tools:
-        out = run.probe([nvcc, "--version"], timeout=timeout, env=env)
+        on_path = run.which("nvcc", env.get("PATH", ""))
+        executable = str(on_path) if on_path and str(on_path) == nvcc else str(root.path(nvcc))
+        out = run.probe([executable, "--version"], timeout=timeout, env=env)
         parsed = parse_nvcc_version(out.stdout) if out else None
         toolkit = parsed[0] if parsed else None
     file_toolkit, home = _toolkit_from_files(root, env)
@@ -292,15 +314,21 @@ def probe_cuda(
             driver = version
             break
     if driver_cuda is None:
-        driver_cuda = driver_cuda_for(driver) or jetson.jetson_driver_cuda
+        # Jetson drivers (540.x on JetPack 6) are numbered apart from desktop drivers: the
+        # L4T release says what they support, the desktop table would understate it.
+        driver_cuda = jetson.jetson_driver_cuda or driver_cuda_for(driver)
     if not gpus:
         gpu = jetson_gpu(jetson.jetson_soc, toolkit)
         gpus = [gpu] if gpu else []
     elif jetson.jetson_soc:
         # nvidia-smi on Jetson gives the name but not always the capability.
         soc_gpu = jetson_gpu(jetson.jetson_soc, toolkit)
-        gpus = [g if g.compute_capability or soc_gpu is None else Gpu(g.name, soc_gpu.compute_capability)
-                for g in gpus]
+        gpus = [
+            g
+            if g.compute_capability or soc_gpu is None
+            else Gpu(g.name, soc_gpu.compute_capability)
+            for g in gpus
+        ]
 
     if toolkit is None and driver is None and driver_cuda is None and not gpus:
         return None
@@ -319,7 +347,8 @@ def _probe_smi(env: Mapping[str, str], timeout: float) -> tuple[str | None, str 
     gpus: list[Gpu] = []
     query = run.probe(
         [str(smi), "--query-gpu=name,compute_cap,driver_version", "--format=csv"],
-        timeout=timeout, env=env,
+        timeout=timeout,
+        env=env,
     )
     rows = parse_query_gpu(query.stdout + query.stderr) if query else None
     if rows:

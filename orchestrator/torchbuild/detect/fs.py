@@ -84,6 +84,6 @@ class Root:
         if p is None or not p.is_dir():
             return []
         try:
-            return sorted(os.listdir(p))
+            return sorted(entry.name for entry in p.iterdir())
         except OSError:
             return []

@@ -61,8 +61,10 @@ def host_arch() -> str:
     return arch
 
 
-_LDD = re.compile(r"(?:GLIBC|GNU libc)[^)\n]*\)\s+(\d+\.\d+)|^ldd \(.*\)\s+(\d+\.\d+)", re.M)
-_MUSL = re.compile(r"musl libc.*?\n\s*Version\s+(\d+\.\d+\.\d+)", re.S)
+_LDD = re.compile(
+    r"(?:GLIBC|GNU libc)[^)\n]*\)\s+(\d+\.\d+)|^ldd \(.*\)\s+(\d+\.\d+)", re.MULTILINE
+)
+_MUSL = re.compile(r"musl libc.*?\n\s*Version\s+(\d+\.\d+\.\d+)", re.DOTALL)
 
 
 def parse_ldd_version(text: str) -> Libc | None:
@@ -144,9 +146,10 @@ _ELF_MACHINES = {
 }
 
 
-def root_arch(root: Root, board_arch32: str | None) -> str | None:
-    """The architecture of a root's userland, from the ELF header of its shell or Python."""
-    for candidate in ("/usr/bin/python3", "/bin/sh", "/usr/bin/env", "/bin/ls"):
+def root_arch(root: Root, board_arch32: str | None, python: str | None = None) -> str | None:
+    """The architecture of a root's userland, from the ELF header of its Python or shell."""
+    candidates = [python] if python else []
+    for candidate in [*candidates, "/usr/bin/python3", "/bin/sh", "/usr/bin/env", "/bin/ls"]:
         head = root.read_bytes(candidate, 64)
         if not head or head[:4] != b"\x7fELF" or len(head) < 20:
             continue

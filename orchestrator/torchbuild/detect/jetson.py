@@ -44,7 +44,7 @@ def parse_nv_tegra_release(text: str) -> TegraRelease | None:
     if not m:
         return None
     major, minor, patch = m.group(1), m.group(2), m.group(3) or "0"
-    board = _BOARD.search(text[m.end():])
+    board = _BOARD.search(text[m.end() :])
     return TegraRelease(f"{major}.{minor}.{patch}", board.group(1) if board else None)
 
 
@@ -57,7 +57,7 @@ def jetpack_for(l4t: str) -> str | None:
     exact = table["l4t_to_jetpack"].get(l4t)
     if exact:
         return str(exact)
-    major = l4t.split(".")[0]
+    major = l4t.split(".", maxsplit=1)[0]
     by_major = table["jetpack_by_major"].get(major)
     return str(by_major) if by_major else None
 

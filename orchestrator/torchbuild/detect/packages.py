@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .fs import Root
 
-__all__ = ["Packages", "parse_apk_installed", "parse_dpkg_status", "read_packages", "upstream_version"]
+__all__ = [
+    "Packages",
+    "parse_apk_installed",
+    "parse_dpkg_status",
+    "read_packages",
+    "upstream_version",
+]
 
 _UPSTREAM = re.compile(r"^(?:\d+:)?(\d+(?:\.\d+)*)")
 

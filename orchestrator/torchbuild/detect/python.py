@@ -43,8 +43,9 @@ def current_python() -> Python:
     version = "{}.{}.{}".format(*sys.version_info[:3])
     impl = sys.implementation.name
     soabi = sysconfig.get_config_var("SOABI") or ""
-    return Python(sys.executable, version, impl, _abi(impl, version, free_threaded, soabi),
-                  free_threaded)
+    return Python(
+        sys.executable, version, impl, _abi(impl, version, free_threaded, soabi), free_threaded
+    )
 
 
 def interpreter_python(executable: str, timeout: float) -> Python:
@@ -62,7 +63,9 @@ def interpreter_python(executable: str, timeout: float) -> Python:
     impl = str(facts["implementation"])
     version = str(facts["version"])
     ft = bool(facts["free_threaded"])
-    return Python(str(facts["executable"]), version, impl, _abi(impl, version, ft, facts["soabi"]), ft)
+    return Python(
+        str(facts["executable"]), version, impl, _abi(impl, version, ft, facts["soabi"]), ft
+    )
 
 
 _PY_NAME = re.compile(r"python(\d)\.(\d+)(t?)$")
@@ -86,14 +89,19 @@ def root_python(root: Root, packages: Packages) -> Python | None:
         short = f"{major}.{minor}"
         full = _packaged_version(packages, short)
         free_threaded = t == "t"
-        return Python(path, full or short, "cpython", _abi("cpython", short, free_threaded, ""),
-                      free_threaded)
+        return Python(
+            path, full or short, "cpython", _abi("cpython", short, free_threaded, ""), free_threaded
+        )
     return None
 
 
 def _packaged_version(packages: Packages, short: str) -> str | None:
-    for name in (f"python{short}-minimal", f"libpython{short}-minimal", f"python{short}",
-                 f"python3-{short.replace('.', '')}"):
+    for name in (
+        f"python{short}-minimal",
+        f"libpython{short}-minimal",
+        f"python{short}",
+        f"python3-{short.replace('.', '')}",
+    ):
         version = packages.version(name)
         if version and version.startswith(short + "."):
             return version

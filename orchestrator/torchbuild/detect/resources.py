@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..target import Resources
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .fs import Root
 
 __all__ = ["cgroup_cpu_limit", "cgroup_memory_limit", "parse_meminfo", "probe_resources"]

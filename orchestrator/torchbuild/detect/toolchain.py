@@ -27,7 +27,9 @@ __all__ = [
     "root_tool",
 ]
 
-_GCC = re.compile(r"^\S*(?:gcc|g\+\+|cc|c\+\+)(?:-\d+)?\s+\(.*\)\s+(\d+\.\d+(?:\.\d+)?)", re.M)
+_GCC = re.compile(
+    r"^\S*(?:gcc|g\+\+|cc|c\+\+)(?:-\d+)?\s+\(.*\)\s+(\d+\.\d+(?:\.\d+)?)", re.MULTILINE
+)
 _CLANG = re.compile(r"clang version (\d+\.\d+(?:\.\d+)?)")
 
 
@@ -44,7 +46,11 @@ def parse_compiler_version(text: str) -> str | None:
 
 
 def parse_cmake_version(text: str) -> str | None:
-    m = re.search(r"cmake3? version (\d+\.\d+(?:\.\d+)?(?:-rc\d+)?)", text)
+    m = re.search(
+        r"cmake3?\s+version\s*:?\s*(?:version\s+)?(\d+\.\d+(?:\.\d+)?(?:-rc\d+)?)",
+        text,
+        re.IGNORECASE,
+    )
     return m.group(1) if m else None
 
 
