@@ -184,7 +184,7 @@ def load_settings(
         try:
             values[f.name] = convert(raw)
         except (TypeError, ValueError) as exc:
-            where = {"flag": "on the command line"}.get(origin, f"from {origin.split(':', 1)[1]}")
+            where = "on the command line" if origin == "flag" else f"from {origin.split(':', 1)[1]}"
             raise InputError(f"bad value for {f.name.replace('_', '-')} {where}: {exc}") from None
         sources[f.name] = origin
     return Settings(**values, sources=sources)
