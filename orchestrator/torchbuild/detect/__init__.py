@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Mapping
 
 from ..errors import InputError
-from ..target import Libc, Target, Toolchain
+from ..target import Cpu, Distro, Jetson, Libc, Target, Toolchain
 from . import board as board_mod
 from . import cuda as cuda_mod
 from . import host, jetson, python, toolchain
@@ -58,9 +58,7 @@ def detect_host(
     arch = host.host_arch()
     board = board_mod.probe_board(root)
     jet = jetson.probe_jetson(root, None, board.model if board else None)
-    hints = cuda_mod.CudaProbe(
-        jet.soc if jet else None, jetson.driver_cuda_for_l4t(jet.l4t) if jet else None
-    )
+    hints = _cuda_hints(jet)
     multiarch = multiarch_triplet(arch)
 
     # Every probe that runs a program goes on its own thread: detect costs the slowest tool,
@@ -86,8 +84,7 @@ def detect_host(
             else python.current_python()
         )
         libc = host.host_libc(root)
-        os_release = root.read_text("/etc/os-release") or root.read_text("/usr/lib/os-release")
-        cpuinfo = root.read_text("/proc/cpuinfo")
+        distro, cpu = _distro_and_cpu(root)
         res = probe_resources(root, settings.cache_path)
         tools = Toolchain(**{name: f.result() for name, f in tool_f.items()})
         cuda = cuda_f.result()
@@ -102,9 +99,25 @@ def detect_host(
         board=board,
         toolchain=tools,
         resources=res,
-        distro=host.parse_os_release(os_release) if os_release else None,
-        cpu=host.parse_cpuinfo(cpuinfo) if cpuinfo else None,
+        distro=distro,
+        cpu=cpu,
         origin="host",
+    )
+
+
+def _cuda_hints(jet: Jetson | None) -> cuda_mod.CudaProbe:
+    """What the Jetson release says about the GPU, for the CUDA probe to fall back on."""
+    if jet is None:
+        return cuda_mod.CudaProbe(None, None)
+    return cuda_mod.CudaProbe(jet.soc, jetson.driver_cuda_for_l4t(jet.l4t))
+
+
+def _distro_and_cpu(root: Root) -> tuple[Distro | None, Cpu | None]:
+    os_release = root.read_text("/etc/os-release") or root.read_text("/usr/lib/os-release")
+    cpuinfo = root.read_text("/proc/cpuinfo")
+    return (
+        host.parse_os_release(os_release) if os_release else None,
+        host.parse_cpuinfo(cpuinfo) if cpuinfo else None,
     )
 
 
@@ -150,15 +163,17 @@ def detect_root(path: Path) -> Target:
         )
     multiarch = multiarch_triplet(arch)
     jet = jetson.probe_jetson(root, packages, board.model if board else None)
-    hints = cuda_mod.CudaProbe(
-        jet.soc if jet else None, jetson.driver_cuda_for_l4t(jet.l4t) if jet else None
-    )
     cuda = cuda_mod.probe_cuda(
-        root, {}, run_tools=False, timeout=0, packages=packages, multiarch=multiarch, jetson=hints
+        root,
+        {},
+        run_tools=False,
+        timeout=0,
+        packages=packages,
+        multiarch=multiarch,
+        jetson=_cuda_hints(jet),
     )
     libc = host.root_libc(root, packages, multiarch)
-    os_release = root.read_text("/etc/os-release") or root.read_text("/usr/lib/os-release")
-    cpuinfo = root.read_text("/proc/cpuinfo")
+    distro, cpu = _distro_and_cpu(root)
     tools = Toolchain(
         **{name: toolchain.root_tool(root, name, packages) for name in toolchain.PARSERS}
     )
@@ -171,7 +186,7 @@ def detect_root(path: Path) -> Target:
         jetson=jet,
         board=board,
         toolchain=tools,
-        distro=host.parse_os_release(os_release) if os_release else None,
-        cpu=host.parse_cpuinfo(cpuinfo) if cpuinfo else None,
+        distro=distro,
+        cpu=cpu,
         origin=f"root:{path}",
     )
