@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from .detect import detect
+from .recipes import recipes
 
 __all__ = ["COMMANDS"]
 
-COMMANDS = [detect]
+COMMANDS = [detect, recipes]
