@@ -48,7 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
-        cli.main(args=args, prog_name="torchbuild", standalone_mode=False)
+        # Without standalone mode click returns what ctx.exit() was given (e.g. doctor's
+        # findings code) instead of exiting with it.
+        code = cli.main(args=args, prog_name="torchbuild", standalone_mode=False)
     except TorchbuildError as exc:
         if debug:
             traceback.print_exc()
@@ -79,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _say("error", f"internal error: {type(exc).__name__}: {exc}")
         _say("hint", "this is a bug in torchbuild; rerun with --debug and report the traceback")
         return EXIT_INTERNAL
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def console() -> None:  # pragma: no cover - console-script and `python -m` entry

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from .detect import detect
+from .doctor import doctor
+from .plan import plan
 from .recipes import recipes
 
 __all__ = ["COMMANDS"]
 
-COMMANDS = [detect, recipes]
+COMMANDS = [detect, plan, doctor, recipes]

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "TegraRelease",
     "driver_cuda_for_l4t",
+    "gpu_platform_for_l4t",
     "jetpack_for",
     "parse_compatible",
     "parse_nv_tegra_release",
@@ -62,15 +63,25 @@ def jetpack_for(l4t: str) -> str | None:
     return str(by_major) if by_major else None
 
 
-def driver_cuda_for_l4t(l4t: str) -> str | None:
-    """The CUDA version the L4T release's integrated-GPU driver supports (longest prefix)."""
-    best = None
-    for prefix, cuda in _table()["l4t_driver_cuda"].items():
+def _by_l4t_prefix(table: str, l4t: str) -> str | None:
+    """The entry of ``table`` whose L4T prefix matches ``l4t`` most closely."""
+    best: tuple[str, str] | None = None
+    for prefix, value in _table()[table].items():
         if (l4t == prefix or l4t.startswith(prefix + ".")) and (
             best is None or len(prefix) > len(best[0])
         ):
-            best = (prefix, str(cuda))
+            best = (prefix, str(value))
     return best[1] if best else None
+
+
+def driver_cuda_for_l4t(l4t: str) -> str | None:
+    """The CUDA version the L4T release's integrated-GPU driver supports."""
+    return _by_l4t_prefix("l4t_driver_cuda", l4t)
+
+
+def gpu_platform_for_l4t(l4t: str) -> str | None:
+    """``"tegra"`` or ``"sbsa"``: which CUDA userspace drives the GPU on this L4T."""
+    return _by_l4t_prefix("l4t_gpu_platform", l4t)
 
 
 _SOC = re.compile(r"tegra(\d{3})(?!\d)")

@@ -1,0 +1,223 @@
+"""`torchbuild plan`: per package, reuse a fitting wheel or build it, and say why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
+
+import click
+from rich.markup import escape
+from rich.table import Table
+
+from .. import ui
+from ..errors import InputError
+from ..indexes import Source, client_for, configured_sources
+from ..matrix import parse_request
+from ..pipconfig import DEFAULT_INDEX_URL, PipConfig, read_pip_config
+from ..plan import make_plan, plan_json, probe_installed_torch, source_summaries
+from ..tags import tag_set
+from ..variants import describe_need
+from ._common import json_option, settings_from, target_from, target_option
+
+if TYPE_CHECKING:
+    from ..plan import Plan
+    from ..settings import Settings
+    from ..target import Target
+
+__all__ = ["index_options", "looked_in_table", "plan", "where_pip_looks"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def index_options(func: F) -> F:
+    """--index-url, --extra-index-url, --find-links, --offline, --cuda: shared with doctor."""
+    for option in reversed(
+        [
+            click.option(
+                "--cuda",
+                default="auto",
+                show_default=True,
+                metavar="auto|none|X.Y",
+                help="auto: CUDA if the target has an NVIDIA GPU; none: CPU only; X.Y: that CUDA.",
+            ),
+            click.option(
+                "--index-url",
+                metavar="URL",
+                help="Replace pip's main index (default: whatever pip is configured with).",
+            ),
+            click.option(
+                "--extra-index-url",
+                multiple=True,
+                metavar="URL",
+                help="Also look in this index (repeatable), after pip's own.",
+            ),
+            click.option(
+                "--find-links",
+                multiple=True,
+                metavar="DIR|URL",
+                help="Also look in this directory or page of wheels (repeatable).",
+            ),
+            click.option(
+                "--offline",
+                is_flag=True,
+                help="Use only cached index answers and local files; never the network.",
+            ),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+def where_pip_looks(
+    target_spec: str | None,
+    index_url: str | None,
+    extra_index_url: tuple[str, ...],
+    find_links: tuple[str, ...],
+    offline: bool,
+) -> tuple[Settings, Target, PipConfig, list[Source]]:
+    settings = settings_from(
+        index_url=index_url,
+        extra_index_url=extra_index_url,
+        find_links=find_links,
+        offline=True if offline else None,
+    )
+    target = target_from(target_spec, settings)
+    prefix = None
+    if target.origin == "host" and target.python and target.python.executable:
+        # pip's "site" config file lives in the interpreter's sys.prefix.
+        prefix = Path(target.python.executable).parent.parent
+    pip = read_pip_config(site_prefix=prefix)
+    return settings, target, pip, configured_sources(settings, pip)
+
+
+def _user_sources(values: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not name or not path:
+            raise InputError(
+                f"--source {value!r} is not PKG=PATH", hint="e.g. --source torch=~/src/pytorch"
+            )
+        out[name.strip().lower()] = path.strip()
+    return out
+
+
+def looked_in_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(
+        title="looked in", title_justify="left", box=None, pad_edge=False, show_header=False
+    )
+    table.add_column(no_wrap=True)
+    table.add_column()
+    for row in rows:
+        status = row["status"]
+        mark = {"ok": "[green]ok[/]", "error": "[red]unreachable[/]"}.get(status, status)
+        if row["cached"]:
+            mark += " [dim](cached)[/]"
+        detail = f"{escape(row['location'])} [dim]({escape(row['origin'])})[/]"
+        if row["error"]:
+            detail += f"\n[red]{escape(row['error'])}[/]"
+        table.add_row(mark, detail)
+    return table
+
+
+def _where(index: str) -> str:
+    return "PyPI" if index.rstrip("/") == DEFAULT_INDEX_URL else index
+
+
+def _render(result: Plan) -> None:
+    target = result.target
+    tagset = tag_set(target)
+    ui.console.print(
+        f"[bold]torchbuild plan[/] for {escape(target.origin)}: {tagset.interpreter} on "
+        f"{tagset.best_platform}; wants {escape(describe_need(result.need))}\n"
+    )
+    colours = {"cached": "green", "prebuilt": "cyan", "build": "yellow"}
+    for d in result.decisions:
+        colour = colours.get(d.action, "white")
+        needed = " [dim](needed by the others)[/]" if d.role == "implied" else ""
+        ui.console.print(f"[bold]{d.name}[/] {d.version}  [{colour}]{d.action}[/]{needed}")
+        if d.wheel is not None:
+            where = escape(_where(d.wheel.index))
+            ui.console.print(f"  [dim]file:[/]   {escape(d.wheel.filename)} [dim]from[/] {where}")
+        else:
+            ui.console.print(f"  [dim]source:[/] {escape(d.source or 'unknown')}")
+            ui.console.print(f"  [dim]recipe:[/] {escape(d.recipe or 'unknown')}")
+            if d.variant is not None and d.variant.label:
+                ui.console.print(
+                    f"  [dim]builds:[/] {escape(d.name)} {d.version}+{escape(d.variant.label)}"
+                )
+        ui.console.print(f"  [dim]why:[/]    {escape(d.reason)}")
+        for note in d.notes:
+            ui.console.print(f"  [dim]note:   {escape(note)}[/]")
+    if result.installed is not None and result.resolution.torch_role == "installed":
+        kind = f"CUDA {result.installed.cuda}" if result.installed.cuda else "CPU"
+        ui.console.print(
+            f"\n[dim]for the installed torch {result.installed.version} ({kind}), not planned[/]"
+        )
+    ui.console.print()
+    ui.console.print(looked_in_table(source_summaries(result)))
+
+
+@click.command()
+@click.argument("packages", nargs=-1, required=True, metavar="PKG[SPEC]...")
+@target_option
+@json_option
+@index_options
+@click.option(
+    "--ignore-matrix",
+    is_flag=True,
+    help="Plan versions the compatibility matrix says do not go together (shown as a warning).",
+)
+@click.option(
+    "--source",
+    "user_sources",
+    multiple=True,
+    metavar="PKG=PATH",
+    help="Build PKG from this directory or tarball instead of the upstream release.",
+)
+def plan(
+    packages: tuple[str, ...],
+    target_spec: str | None,
+    as_json: bool,
+    cuda: str,
+    index_url: str | None,
+    extra_index_url: tuple[str, ...],
+    find_links: tuple[str, ...],
+    offline: bool,
+    ignore_matrix: bool,
+    user_sources: tuple[str, ...],
+) -> None:
+    """Decide per package: cached, prebuilt (which file, from where) or build, and why.
+
+    Versions left open are resolved to the newest set that goes together and supports the
+    target; `torch==2.6.0 torchvision` completes the set. Wheels are looked for where pip would
+    look (pip's configuration), plus the local wheelhouse.
+    """
+    requests = [parse_request(p) for p in packages]
+    settings, target, pip, sources = where_pip_looks(
+        target_spec, index_url, extra_index_url, find_links, offline
+    )
+    installed = None
+    if "torch" not in {r.name for r in requests}:
+        installed = probe_installed_torch(target, timeout=max(settings.probe_timeout, 10.0))
+    result = make_plan(
+        target,
+        requests,
+        sources=sources,
+        client=client_for(settings, pip),
+        cuda=cuda,
+        ignore_matrix=ignore_matrix,
+        installed=installed,
+        user_sources=_user_sources(user_sources),
+    )
+    for warning in result.warnings:
+        ui.warn(warning)
+    for row in source_summaries(result):
+        if row["status"] == "error":
+            ui.warn(f"could not read {row['location']}: {row['error']}")
+    for problem in pip.problems:
+        ui.warn(f"pip configuration: {problem}")
+    if as_json:
+        ui.print_json(plan_json(result))
+    else:
+        _render(result)

@@ -1,0 +1,761 @@
+"""Why ``pip install torch`` fails (or installs something that does not work) here, and what to do.
+
+The doctor asks the same indexes pip would, works out what pip would pick for this target (the
+newest release with a wheel whose tags and Requires-Python fit, as ``pip install`` does), and then
+checks the usual causes one by one: a Python too old or too new for any release, an OS/arch/libc
+with no wheels at all, a glibc older than the wheels need, CUDA toolkit vs driver vs the published
+CUDA variants, GPU architectures the wheels lack, indexes that cannot be reached, and an installed
+torch whose CUDA build does not work here. Every finding says what is wrong, the evidence, the way
+out, and the newest release that does have a fitting wheel when there is one.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+from packaging.version import InvalidVersion, Version
+
+from . import matrix as matrix_mod
+from . import resources, run, tags, variants
+from .errors import InputError
+from .plan import (
+    Candidate,
+    InstalledTorch,
+    available_versions,
+    evaluate,
+    file_version,
+    friendly_platform,
+    pip_choice,
+    project_files,
+    tag_reason,
+)
+from .target import to_json
+
+if TYPE_CHECKING:
+    from .indexes import FileLink, IndexClient, Listing, Source
+    from .pipconfig import PipConfig
+    from .target import Target
+
+__all__ = ["Finding", "Outcome", "Report", "diagnose", "report_json"]
+
+JSON_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    severity: str  # "error": pip install fails or gives a set that does not work; "warning"; "info"
+    what: str
+    evidence: str
+    fix: str
+    newest_fitting: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "what": self.what,
+            "evidence": self.evidence,
+            "fix": self.fix,
+            "newest_fitting": self.newest_fitting,
+        }
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What ``pip install <package>`` would do on the target, and whether the result works."""
+
+    name: str
+    version: Version | None  # None: pip finds no installable version
+    wheel: Candidate | None
+    works: bool
+    why: str = ""
+    newest_fitting: Version | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": None if self.version is None else str(self.version),
+            "wheel": None if self.wheel is None else self.wheel.choice().to_json(),
+            "variant": None if self.wheel is None else self.wheel.variant.short(),
+            "works": self.works,
+            "why": self.why,
+            "newest_fitting": None if self.newest_fitting is None else str(self.newest_fitting),
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    target: Target
+    need: variants.Need | None
+    findings: tuple[Finding, ...]
+    outcomes: tuple[Outcome, ...]
+    listings: tuple[Listing, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return not any(f.severity == "error" for f in self.findings)
+
+
+def report_json(report: Report) -> dict[str, Any]:
+    return {
+        "version": JSON_VERSION,
+        "target": to_json(report.target),
+        "ok": report.ok,
+        "need": None if report.need is None else variants.describe_need(report.need),
+        "pip_would_install": [o.to_json() for o in report.outcomes],
+        "findings": [f.to_json() for f in report.findings],
+    }
+
+
+# -- what pip would do -------------------------------------------------------------------------
+
+
+class _Judge:
+    """Evaluates (package, version) once, on tags, Requires-Python and variant."""
+
+    def __init__(
+        self,
+        listings: Sequence[Listing],
+        target: Target,
+        tagset: tags.TagSet,
+        need: variants.Need,
+        matrix: matrix_mod.Matrix,
+    ) -> None:
+        self.listings = listings
+        self.target = target
+        self.tagset = tagset
+        self.need = need
+        self.matrix = matrix
+        self.versions = available_versions(listings)
+        self._memo: dict[tuple[str, Version], list[Candidate]] = {}
+        # Files grouped by public version, parsed once (a project has ~1000 files).
+        self._groups: dict[str, dict[Version, list[tuple[Source, FileLink]]]] = {}
+
+    def published(self, package: str) -> list[Version]:
+        return sorted(
+            (v for v in self.versions.get(package, ()) if not v.is_prerelease), reverse=True
+        )
+
+    def candidates(self, package: str, version: Version) -> list[Candidate]:
+        key = (package, version)
+        if key not in self._memo:
+            torch_for = None
+            if package != "torch":
+                spec = self.matrix.torch_requirement(package, version)
+                lows = [Version(s.version) for s in spec if s.operator in ("==", ">=")]
+                torch_for = lows[0] if lows else None
+            self._memo[key] = evaluate(
+                package,
+                version,
+                self._group(package).get(version, []),
+                self.target,
+                self.tagset,
+                self.need,
+                torch_for=torch_for,
+            )
+        return self._memo[key]
+
+    def _group(self, package: str) -> dict[Version, list[tuple[Source, FileLink]]]:
+        if package not in self._groups:
+            groups: dict[Version, list[tuple[Source, FileLink]]] = {}
+            for source, link in project_files(self.listings, package):
+                parsed = file_version(link.filename)
+                if parsed is not None:
+                    groups.setdefault(Version(parsed[0].public), []).append((source, link))
+            self._groups[package] = groups
+        return self._groups[package]
+
+    def pip_pick(self, package: str, version: Version) -> Candidate | None:
+        return pip_choice(self.candidates(package, version))
+
+    def fitting(self, package: str, version: Version, torch: Candidate | None) -> Candidate | None:
+        usable = []
+        for c in self.candidates(package, version):
+            if c.rank is None or not c.python_ok or c.problems:
+                continue
+            if torch is not None and package != "torch":
+                stable = self.matrix.is_stable_abi(package, version)
+                if variants.pairing_problem(c.variant, torch.variant, stable_abi=stable):
+                    continue
+            usable.append(c)
+        return pip_choice(usable)
+
+
+def _pip_set(judge: _Judge, packages: Sequence[str]) -> dict[str, tuple[Version, Candidate]]:
+    """pip's answer for ``pip install <packages>``: the newest torch with an installable wheel
+    for which every companion has an installable release built for it."""
+    companions = [p for p in packages if p != "torch"]
+    for torch in judge.published("torch"):
+        pick = judge.pip_pick("torch", torch)
+        if pick is None:
+            continue
+        chosen = {"torch": (torch, pick)}
+        for package in companions:
+            for version in judge.published(package):
+                if not judge.matrix.torch_requirement(package, version).contains(torch):
+                    continue
+                found = judge.pip_pick(package, version)
+                if found is not None:
+                    chosen[package] = (version, found)
+                    break
+            else:
+                break
+        else:
+            return chosen
+    return {}
+
+
+def _newest_fitting(
+    judge: _Judge, package: str, torch: Candidate | None
+) -> tuple[Version, Candidate] | None:
+    for version in judge.published(package):
+        pin = judge.matrix.torch_requirement(package, version)
+        if package != "torch" and torch is not None and not pin.contains(torch.version):
+            continue
+        found = judge.fitting(package, version, torch)
+        if found is not None:
+            return version, found
+    return None
+
+
+# -- the checks --------------------------------------------------------------------------------
+
+
+def _python_findings(target: Target, matrix: matrix_mod.Matrix) -> list[Finding]:
+    assert target.python is not None
+    py = tags.python_tuple(target)
+    ft = target.python.free_threaded
+    label = f"{py[0]}.{py[1]}" + ("t" if ft else "")
+    oldest, newest = matrix.oldest, matrix.newest
+    if py < oldest.python_min:
+        fix = (
+            f"use Python {newest.python_text()} for current torch (any Python >= "
+            f"{matrix_mod.py_text(oldest.python_min)} gets torch {oldest.torch} or newer), e.g. a "
+            "newer distribution Python or `uv python install 3.12`, then run `torchbuild doctor` "
+            "with it"
+        )
+        if target.jetson and target.jetson.l4t.startswith("32."):
+            fix += "; on JetPack 4 NVIDIA's last wheels are torch 1.10 for Python 3.6"
+        return [
+            Finding(
+                "python-too-old",
+                "error",
+                f"Python {label} is older than any torch release supports",
+                f"the oldest release in the matrix, torch {oldest.torch}, needs Python "
+                f"{matrix_mod.py_text(oldest.python_min)} or newer",
+                fix,
+            )
+        ]
+    if py > newest.python_max:
+        return [
+            Finding(
+                "python-too-new",
+                "error",
+                f"Python {label} is newer than any torch release supports",
+                f"the newest release, torch {newest.torch}, supports Python up to "
+                f"{matrix_mod.py_text(newest.python_max)}",
+                f"use Python {matrix_mod.py_text(newest.python_max)} or older, or try a source "
+                "build with `torchbuild wheel torch --ignore-matrix` (unsupported)",
+            )
+        ]
+    if ft and matrix.newest_for_python(py, free_threaded=True) is None:
+        return [
+            Finding(
+                "python-free-threaded",
+                "error",
+                f"no torch release supports free-threaded Python {label}",
+                "free-threaded builds exist for: "
+                + ", ".join(
+                    sorted(
+                        {
+                            matrix_mod.py_text(p) + "t"
+                            for s in matrix.series
+                            for p in s.free_threaded
+                        }
+                    )
+                ),
+                f"use the regular (GIL) Python {py[0]}.{py[1]}",
+            )
+        ]
+    return []
+
+
+def _index_findings(listings: Iterable[Listing], pip: PipConfig | None) -> list[Finding]:
+    out: list[Finding] = []
+    seen: set[Source] = set()
+    answered = False
+    for listing in listings:
+        if listing.ok:
+            answered = answered or listing.source.kind != "wheelhouse"
+            continue
+        if listing.source in seen:
+            continue
+        seen.add(listing.source)
+        src = listing.source
+        out.append(
+            Finding(
+                "index-unreachable",
+                "warning",
+                f"cannot read the {'index' if src.kind == 'index' else src.kind} {src.location}",
+                f"{listing.error} (configured by {src.origin})",
+                "fix or remove it where it is configured; pip skips it too, but anything only it "
+                "serves is not found",
+            )
+        )
+    if out and not answered:
+        out = [
+            Finding(o.code, "error", o.what, o.evidence, o.fix + "; no index answered at all")
+            for o in out
+        ]
+    for problem in pip.problems if pip is not None else ():
+        out.append(
+            Finding(
+                "pip-config",
+                "error",
+                "a pip configuration file cannot be read; pip itself refuses to run",
+                problem,
+                "fix the file (INI syntax: [global] then key = value) or remove it",
+            )
+        )
+    return out
+
+
+def _cuda_findings(target: Target, need: variants.Need) -> list[Finding]:
+    out: list[Finding] = []
+    toolkit = target.cuda.toolkit if target.cuda else None
+    if toolkit and need.driver_cuda:
+        try:
+            too_new = Version(toolkit) > Version(need.driver_cuda)
+        except InvalidVersion:
+            too_new = False
+        if too_new:
+            out.append(
+                Finding(
+                    "cuda-toolkit-driver",
+                    "warning",
+                    f"the CUDA toolkit {toolkit} is newer than the driver runs",
+                    f"nvcc is {toolkit}; the driver supports CUDA {need.driver_cuda}",
+                    f"update the driver for CUDA {toolkit}, or build with a toolkit <= "
+                    f"{need.driver_cuda}: code built with {toolkit} will not run on this driver",
+                )
+            )
+    if need.kind == "cuda" and need.capabilities and need.driver_cuda is None:
+        out.append(
+            Finding(
+                "cuda-driver-unknown",
+                "info",
+                "the driver's CUDA version is not known",
+                "the profile has no cuda.driver_cuda and no driver version",
+                "run `torchbuild detect` on the machine itself (it reads nvidia-smi)",
+            )
+        )
+    return out
+
+
+#: When several problems apply, the one a fix must address first.
+_PRIORITY = ("platform", "cpu-only", "rocm", "unknown", "gpu-arch", "driver", "cuda-exact")
+
+
+def _fix(
+    code: str,
+    package: str,
+    pkgs: str,
+    newest: Version | None,
+    need: variants.Need,
+    variant: variants.Variant,
+) -> str:
+    label = variants.planned_variant(need).label
+    build = f"build with `torchbuild wheel {pkgs}`" + (
+        f" (+{label} for this target)" if label else ""
+    )
+    older = f"install {package}=={newest}, the newest release that fits, or " if newest else ""
+    if code == "cpu-only":
+        return f"{build}, or accept a CPU-only torch with `--cuda none`"
+    if code == "platform":
+        return f"{older}{build}"
+    if code == "gpu-arch":
+        return f"{older}{build}"
+    if code == "driver":
+        if need.jetson:
+            return f"{older}{build}; or move to a JetPack whose CUDA is {variant.cuda} or newer"
+        minimum = _driver_for(variant.cuda)
+        return f"{older}{build}; or update the NVIDIA driver to one for CUDA {variant.cuda}" + (
+            f" (>= {minimum})" if minimum else ""
+        )
+    if code == "cuda-exact":
+        return f"build for that CUDA with `torchbuild wheel {pkgs} --cuda {need.exact_cuda}`"
+    return f"{older}{build}"
+
+
+def _driver_for(cuda: str | None) -> str | None:
+    """The minimum Linux driver for ``cuda``, as NVIDIA writes it (``580.65.06``)."""
+    table = resources.table("cuda")["driver_minimum"]
+    return str(table[cuda]) if cuda in table else None
+
+
+def _platform_findings(judge: _Judge, packages: Sequence[str], pkgs: str) -> list[Finding]:
+    """OS/arch/libc with no wheels at all, and a glibc older than the newest wheels need."""
+    target = judge.target
+    arch = target.arch
+    no_arch: list[str] = []
+    no_musl: list[str] = []
+    glibc: dict[tuple[int, int], list[tuple[str, Version]]] = {}
+    published_for: set[str] = set()
+    for package in packages:
+        versions = judge.published(package)
+        if not versions:
+            continue
+        wheels = [c for v in versions for c in judge.candidates(package, v)]
+        published_for.update(
+            friendly_platform(t.platform)
+            for c in judge.candidates(package, versions[0])
+            for t in c.tags
+        )
+        same_arch = [
+            t.platform
+            for c in wheels
+            for t in c.tags
+            if t.platform.endswith("_" + arch) and not t.platform.startswith("macosx")
+        ]
+        if not same_arch:
+            no_arch.append(package)
+            continue
+        if target.libc.name == "musl":
+            if not any(p.startswith("musllinux") for p in same_arch):
+                no_musl.append(package)
+            continue
+        newest_needs = [
+            g
+            for c in judge.candidates(package, versions[0])
+            for t in c.tags
+            if t.platform.endswith("_" + arch)
+            for g in [tags.glibc_of_platform(t.platform)]
+            if g is not None
+        ]
+        have = tags.glibc_of_platform(
+            "manylinux_" + (target.libc.version or tags.ASSUMED_GLIBC).replace(".", "_") + "_x"
+        )
+        if newest_needs and have and min(newest_needs) > have:
+            glibc.setdefault(min(newest_needs), []).append((package, versions[0]))
+    out = []
+    names = ", ".join
+    if no_arch:
+        fix = f"build with `torchbuild wheel {pkgs}`"
+        if arch in ("armv7l", "armv6l"):
+            fix = (
+                "on a Raspberry Pi, install the 64-bit OS (aarch64), where PyPI's wheels work; "
+                f"or {fix} (torch 2.x on 32-bit Arm is unsupported territory: expect patches and "
+                "a very long build)"
+            )
+        out.append(
+            Finding(
+                "no-wheels-for-platform",
+                "error",
+                f"no release of {names(no_arch)} has wheels for {target.os}/{arch}",
+                f"the configured indexes have {names(no_arch)} wheels only for: "
+                f"{names(sorted(published_for))}",
+                fix,
+            )
+        )
+    if no_musl:
+        out.append(
+            Finding(
+                "musl",
+                "error",
+                f"no release of {names(no_musl)} has wheels for musl libc",
+                f"the {arch} wheels are all manylinux (glibc) builds; this target uses musl "
+                f"{target.libc.version or ''}".rstrip(),
+                f"use a glibc-based system or image (Debian, Ubuntu), or build with "
+                f"`torchbuild wheel {pkgs}`",
+            )
+        )
+    for need_glibc, items in sorted(glibc.items()):
+        pkgs_here = [p for p, _ in items]
+        newest_ok = [
+            f"{p} {fit}"
+            for p in pkgs_here
+            for fit in [_newest_tag_fit(judge, p)]
+            if fit is not None
+        ]
+        severity = "warning" if len(newest_ok) == len(pkgs_here) else "error"
+        evidence = (
+            f"the newest {arch} wheels ("
+            + names(f"{p} {v}" for p, v in items)
+            + f") need glibc {need_glibc[0]}.{need_glibc[1]}; this target has "
+            f"{target.libc.version or 'an unknown version'}"
+        )
+        if newest_ok:
+            evidence += "; pip falls back to " + names(newest_ok)
+        out.append(
+            Finding(
+                "glibc-too-old",
+                severity,
+                f"glibc {target.libc.version} is older than the newest wheels need",
+                evidence,
+                f"move to an OS with glibc >= {need_glibc[0]}.{need_glibc[1]}, or build the newest "
+                f"with `torchbuild wheel {pkgs}`",
+                names(newest_ok) or None,
+            )
+        )
+    return out
+
+
+def _no_wheel_finding(
+    judge: _Judge, package: str, newest_fit: Version | None, pkgs: str
+) -> Finding:
+    """pip finds no installable version of ``package`` (and no platform-wide cause explains it)."""
+    published = judge.published(package)
+    if not published:
+        return Finding(
+            "no-files",
+            "error",
+            f"no configured index has any {package} release",
+            "looked in: " + ", ".join(sorted({li.source.describe() for li in judge.listings})),
+            f"check where pip looks (`pip config list`), or build with `torchbuild wheel {pkgs}`",
+        )
+    newest = published[0]
+    reason = tag_reason(
+        package, newest, judge.candidates(package, newest), judge.target, judge.tagset
+    )
+    if newest_fit is not None:
+        fix = (
+            f"install {package}=={newest_fit}, the newest release with a wheel that fits, or "
+            f"build the newest with `torchbuild wheel {pkgs}`"
+        )
+    else:
+        fix = f"build it with `torchbuild wheel {pkgs}`"
+    return Finding(
+        "no-wheel",
+        "error",
+        f"pip finds no {package} wheel for {judge.tagset.interpreter} on "
+        f"{judge.tagset.best_platform}",
+        reason,
+        fix,
+        None if newest_fit is None else str(newest_fit),
+    )
+
+
+def _newest_tag_fit(judge: _Judge, package: str) -> Version | None:
+    for version in judge.published(package):
+        if judge.pip_pick(package, version) is not None:
+            return version
+    return None
+
+
+def diagnose(
+    target: Target,
+    *,
+    packages: Sequence[str] = matrix_mod.PACKAGES,
+    sources: Sequence[Source],
+    client: IndexClient,
+    pip: PipConfig | None = None,
+    cuda: str = "auto",
+    installed: InstalledTorch | None = None,
+    runtime: dict[str, Any] | None = None,
+    matrix: matrix_mod.Matrix | None = None,
+) -> Report:
+    """Run every check for ``packages`` on ``target``."""
+    matrix = matrix or matrix_mod.load_matrix()
+    packages = [p for p in matrix_mod.PACKAGES if p in packages] or list(matrix_mod.PACKAGES)
+    if target.python is None:
+        finding = Finding(
+            "no-python",
+            "error",
+            "the target has no Python interpreter",
+            f"the profile ({target.origin}) has python: null",
+            "install Python 3, or detect the profile again with the interpreter to use",
+        )
+        return Report(target, None, (finding,), ())
+    if target.os != "linux":
+        raise InputError(f"torchbuild diagnoses Linux targets; this one is {target.os}")
+    tagset = tags.tag_set(target)
+    need = variants.need_for(target, cuda)
+    projects = list(dict.fromkeys(["torch", *packages]))
+    listings = tuple(client.listings(sources, projects).values())
+    judge = _Judge(listings, target, tagset, need, matrix)
+    pkgs = " ".join(packages)
+    findings: list[Finding] = []
+    findings.extend(_python_findings(target, matrix))
+    platform = _platform_findings(judge, packages, pkgs)
+    findings.extend(platform)
+    explained = bool(findings) and any(f.severity == "error" for f in findings)
+    findings.extend(_cuda_findings(target, need))
+
+    chosen = _pip_set(judge, packages)
+    if not chosen:
+        # pip fails for the whole set; say what it would do for each package on its own.
+        alone = _pip_set(judge, ["torch"])
+        for package in packages:
+            if package == "torch":
+                chosen.update(alone)
+                continue
+            torch_version = alone["torch"][0] if alone else None
+            for version in judge.published(package):
+                spec = matrix.torch_requirement(package, version)
+                if torch_version is not None and not spec.contains(torch_version):
+                    continue
+                pick = judge.pip_pick(package, version)
+                if pick is not None:
+                    chosen[package] = (version, pick)
+                    break
+    newest_torch = _newest_fitting(judge, "torch", None)
+    outcomes: list[Outcome] = []
+    for package in packages:
+        if package == "torch":
+            fit = newest_torch
+        else:
+            fit = _newest_fitting(judge, package, newest_torch[1]) if newest_torch else None
+        newest_fit = fit[0] if fit else None
+        if package not in chosen:
+            finding = _no_wheel_finding(judge, package, newest_fit, pkgs)
+            if not explained:
+                findings.append(finding)
+            outcomes.append(
+                Outcome(
+                    package,
+                    None,
+                    None,
+                    works=False,
+                    why=finding.evidence,
+                    newest_fitting=newest_fit,
+                )
+            )
+            continue
+        version, pick = chosen[package]
+        problems = sorted(
+            pick.problems,
+            key=lambda p: _PRIORITY.index(p.code) if p.code in _PRIORITY else len(_PRIORITY),
+        )
+        pairing = None
+        if package != "torch" and "torch" in chosen:
+            stable = matrix.is_stable_abi(package, version)
+            pairing = variants.pairing_problem(
+                pick.variant, chosen["torch"][1].variant, stable_abi=stable
+            )
+        works = not problems and pairing is None
+        why = ""
+        if problems:
+            why = variants.explain(pick.evidence, pick.variant, list(pick.problems))
+            code = problems[0].code
+            findings.append(
+                Finding(
+                    code,
+                    "error",
+                    f"`pip install {package}` would install {package} {version}, which does not "
+                    "work here",
+                    why,
+                    _fix(code, package, pkgs, newest_fit, need, pick.variant),
+                    None if newest_fit is None else str(newest_fit),
+                )
+            )
+        elif pairing is not None:
+            why = f"{pick.evidence} does not fit the torch pip would install: {pairing}"
+            findings.append(
+                Finding(
+                    "companion",
+                    "error",
+                    f"{package} {version} does not match the torch pip would install",
+                    why,
+                    f"build it against that torch with `torchbuild wheel {package}`",
+                )
+            )
+        outcomes.append(Outcome(package, version, pick, works, why, newest_fit))
+
+    findings.extend(_index_findings(listings, pip))
+    findings.extend(_installed_findings(installed, runtime, need))
+    return Report(target, need, tuple(findings), tuple(outcomes), listings)
+
+
+# -- the torch already installed -------------------------------------------------------------------
+
+_RUNTIME = r"""
+import json, warnings
+out = {}
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    try:
+        import torch
+        out["version"] = torch.__version__
+        out["cuda"] = torch.version.cuda
+        out["available"] = bool(torch.cuda.is_available())
+        out["archs"] = torch.cuda.get_arch_list() if out["available"] else []
+    except Exception as exc:
+        out["error"] = "%s: %s" % (type(exc).__name__, exc)
+out["warnings"] = [str(w.message).splitlines()[0] for w in caught][:3]
+print(json.dumps(out))
+"""
+
+
+def probe_runtime(target: Target, timeout: float) -> dict[str, Any] | None:
+    """Import torch in the target's interpreter (this host only) and ask it about CUDA."""
+    if target.origin != "host" or target.python is None or not target.python.executable:
+        return None
+    done = run.probe([target.python.executable, "-c", _RUNTIME], timeout=timeout)
+    if done is None:
+        return {"error": f"importing torch took longer than {timeout:g} s"}
+    try:
+        data: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return {"error": (done.stderr.strip().splitlines() or ["no output"])[-1]}
+    return data
+
+
+def _installed_findings(
+    installed: InstalledTorch | None, runtime: dict[str, Any] | None, need: variants.Need
+) -> list[Finding]:
+    if installed is None:
+        return []
+    out: list[Finding] = []
+    label = f"the installed torch {installed.version}"
+    if installed.cuda and need.driver_cuda:
+        try:
+            too_new = Version(installed.cuda) > Version(need.driver_cuda)
+        except InvalidVersion:
+            too_new = False
+        if too_new:
+            out.append(
+                Finding(
+                    "installed-torch",
+                    "error",
+                    f"{label} is a CUDA {installed.cuda} build, newer than the driver runs",
+                    f"torch/version.py says cuda = {installed.cuda}; the driver supports CUDA "
+                    f"{need.driver_cuda} ({installed.location})",
+                    "replace it: `torchbuild plan torch` shows a build that fits this driver",
+                )
+            )
+    if need.kind == "cuda" and installed.cuda is None:
+        out.append(
+            Finding(
+                "installed-torch",
+                "warning",
+                f"{label} is a CPU-only build on a machine with an NVIDIA GPU",
+                f"torch/version.py says cuda = None ({installed.location})",
+                "replace it with a CUDA build: `torchbuild plan torch` shows which",
+            )
+        )
+    if runtime and need.kind == "cuda" and installed.cuda:
+        if runtime.get("error"):
+            out.append(
+                Finding(
+                    "installed-torch",
+                    "error",
+                    f"{label} does not import",
+                    str(runtime["error"]),
+                    "reinstall it, or replace it with the build `torchbuild plan torch` shows",
+                )
+            )
+        elif runtime.get("available") is False:
+            said = "; ".join(runtime.get("warnings") or []) or "torch.cuda.is_available() is False"
+            out.append(
+                Finding(
+                    "installed-torch",
+                    "error",
+                    f"{label} imports, but cannot use the GPU",
+                    said,
+                    "replace it with a build for this GPU and driver: `torchbuild plan torch`",
+                )
+            )
+    return out

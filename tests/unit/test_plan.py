@@ -1,0 +1,487 @@
+"""Plans on recorded PyPI answers, for a table of targets: the decision and its reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from packaging.version import Version
+
+from data.pypi.replay import PYPI, Replay, client, gpu, profile
+from torchbuild.errors import InputError, ResolveError
+from torchbuild.indexes import IndexClient, Source
+from torchbuild.matrix import parse_request
+from torchbuild.plan import (
+    Decision,
+    InstalledTorch,
+    Plan,
+    make_plan,
+    plan_json,
+    probe_installed_torch,
+)
+from torchbuild.target import Target, load_target
+
+
+@pytest.fixture(scope="module")
+def pypi(tmp_path_factory: pytest.TempPathFactory) -> IndexClient:
+    return client(Path(tmp_path_factory.mktemp("pypi")))
+
+
+def plan_for(
+    target: Target,
+    *packages: str,
+    client_: IndexClient,
+    sources: list[Source] | None = None,
+    **kw: Any,
+) -> Plan:
+    return make_plan(
+        target,
+        [parse_request(p) for p in packages or ("torch", "torchvision", "torchaudio")],
+        sources=sources or [PYPI],
+        client=client_,
+        **kw,
+    )
+
+
+def rows(result: Plan) -> dict[str, Decision]:
+    return {d.name: d for d in result.decisions}
+
+
+def summary(result: Plan) -> list[tuple[str, str, str, str | None]]:
+    return [
+        (d.name, str(d.version), d.action, d.wheel.filename if d.wheel else None)
+        for d in result.decisions
+    ]
+
+
+# (target, packages, expected rows: (name, version, action, filename or None))
+CASES: list[tuple[str, Target, tuple[str, ...], list[tuple[str, str, str, str | None]]]] = [
+    (
+        "x86_64 glibc 2.35 py3.11, no GPU",
+        profile(),
+        (),
+        [
+            ("torch", "2.15.0", "prebuilt", "torch-2.15.0-cp311-cp311-manylinux_2_28_x86_64.whl"),
+            (
+                "torchvision",
+                "0.29.2",
+                "prebuilt",
+                "torchvision-0.29.2-py3-none-manylinux_2_28_x86_64.whl",
+            ),
+            (
+                "torchaudio",
+                "2.11.0",
+                "prebuilt",
+                "torchaudio-2.11.0-cp311-cp311-manylinux_2_28_x86_64.whl",
+            ),
+        ],
+    ),
+    (
+        "x86_64 glibc 2.17: the 2_28 wheels do not install",
+        profile(libc_version="2.17"),
+        ("torch",),
+        [("torch", "2.15.0", "build", None)],
+    ),
+    (
+        "x86_64 glibc 2.17, torch 2.5.1 is manylinux1",
+        profile(libc_version="2.17"),
+        ("torch==2.5.1",),
+        [("torch", "2.5.1", "prebuilt", "torch-2.5.1-cp311-cp311-manylinux1_x86_64.whl")],
+    ),
+    (
+        "aarch64 glibc 2.27 py3.11",
+        profile(arch="aarch64", libc_version="2.27"),
+        ("torch==2.5.1", "torchvision"),
+        [
+            ("torch", "2.5.1", "prebuilt", "torch-2.5.1-cp311-cp311-manylinux2014_aarch64.whl"),
+            (
+                "torchvision",
+                "0.20.1",
+                "prebuilt",
+                "torchvision-0.20.1-cp311-cp311-manylinux2014_aarch64.whl",
+            ),
+        ],
+    ),
+    (
+        "python 3.8",
+        profile(python="3.8"),
+        (),
+        [
+            ("torch", "2.4.1", "prebuilt", "torch-2.4.1-cp38-cp38-manylinux1_x86_64.whl"),
+            (
+                "torchvision",
+                "0.19.1",
+                "prebuilt",
+                "torchvision-0.19.1-cp38-cp38-manylinux1_x86_64.whl",
+            ),
+            ("torchaudio", "2.4.1", "prebuilt", "torchaudio-2.4.1-cp38-cp38-manylinux1_x86_64.whl"),
+        ],
+    ),
+    (
+        "python 3.9 aarch64",
+        profile(arch="aarch64", python="3.9", libc_version="2.31"),
+        ("torch",),
+        [("torch", "2.8.0", "prebuilt", "torch-2.8.0-cp39-cp39-manylinux_2_28_aarch64.whl")],
+    ),
+    (
+        "python 3.14t",
+        profile(python="3.14", free_threaded=True),
+        ("torch", "torchaudio"),
+        [
+            ("torch", "2.15.0", "prebuilt", "torch-2.15.0-cp314-cp314t-manylinux_2_28_x86_64.whl"),
+            (
+                "torchaudio",
+                "2.11.0",
+                "prebuilt",
+                "torchaudio-2.11.0-cp314-cp314t-manylinux_2_28_x86_64.whl",
+            ),
+        ],
+    ),
+    (
+        "python 3.15: torch yes, torchaudio has no cp315 wheel",
+        profile(python="3.15"),
+        (),
+        [
+            ("torch", "2.15.0", "prebuilt", "torch-2.15.0-cp315-cp315-manylinux_2_28_x86_64.whl"),
+            (
+                "torchvision",
+                "0.29.2",
+                "prebuilt",
+                "torchvision-0.29.2-py3-none-manylinux_2_28_x86_64.whl",
+            ),
+            ("torchaudio", "2.11.0", "build", None),
+        ],
+    ),
+    (
+        "armv7l",
+        load_target("rpi-bookworm-armv7l"),
+        ("torch",),
+        [("torch", "2.15.0", "build", None)],
+    ),
+    (
+        "musl",
+        profile(libc="musl", libc_version="1.2.4", python="3.12"),
+        ("torch",),
+        [("torch", "2.15.0", "build", None)],
+    ),
+    (
+        "Raspberry Pi 5, 64-bit",
+        load_target("rpi5-bookworm-arm64"),
+        ("torch",),
+        [("torch", "2.15.0", "prebuilt", "torch-2.15.0-cp311-cp311-manylinux_2_28_aarch64.whl")],
+    ),
+    (
+        "Jetson Orin JP5 (py3.8): PyPI has only CPU aarch64 wheels",
+        load_target("jetson-orin-jp5"),
+        (),
+        [
+            ("torch", "2.4.1", "build", None),
+            ("torchvision", "0.19.1", "build", None),
+            ("torchaudio", "2.4.1", "build", None),
+        ],
+    ),
+    (
+        "Jetson Xavier JP5",
+        load_target("jetson-xavier-jp5"),
+        ("torch",),
+        [("torch", "2.4.1", "build", None)],
+    ),
+    (
+        "Jetson Orin JP6 (py3.10): newest set is 2.14 (2.15 needs 3.11)",
+        load_target("jetson-orin-jp6"),
+        (),
+        [
+            ("torch", "2.14.1", "build", None),
+            ("torchvision", "0.29.2", "build", None),
+            ("torchaudio", "2.11.0", "build", None),
+        ],
+    ),
+    (
+        "Jetson Thor JP7: PyPI's 2.13.0 SBSA CUDA 13.0 build has sm_110",
+        load_target("jetson-thor-jp7"),
+        ("torch==2.13.0", "torchvision"),
+        [
+            ("torch", "2.13.0", "prebuilt", "torch-2.13.0-cp312-cp312-manylinux_2_28_aarch64.whl"),
+            (
+                "torchvision",
+                "0.28.0",
+                "prebuilt",
+                "torchvision-0.28.0-cp312-cp312-manylinux_2_28_aarch64.whl",
+            ),
+        ],
+    ),
+    (
+        "Jetson Thor JP7, newest: 2.15.0 is CUDA 13.2, the driver runs 13.0",
+        load_target("jetson-thor-jp7"),
+        ("torch",),
+        [("torch", "2.15.0", "build", None)],
+    ),
+    (
+        "x86_64 RTX 3090 (sm_86), driver CUDA 12.8: 2.8.0 is cu128",
+        profile(cuda=gpu("8.6", "12.8", "12.8")),
+        ("torch==2.8.0", "torchvision"),
+        [
+            ("torch", "2.8.0", "prebuilt", "torch-2.8.0-cp311-cp311-manylinux_2_28_x86_64.whl"),
+            (
+                "torchvision",
+                "0.23.0",
+                "prebuilt",
+                "torchvision-0.23.0-cp311-cp311-manylinux_2_28_x86_64.whl",
+            ),
+        ],
+    ),
+    (
+        "x86_64 GTX 1080 (sm_61): 2.13's CUDA 13 build starts at sm_75",
+        profile(cuda=gpu("6.1", "13.0", "13.0")),
+        ("torch==2.13.0",),
+        [("torch", "2.13.0", "build", None)],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "target", "packages", "expected"), CASES, ids=[c[0] for c in CASES]
+)
+def test_decisions(
+    pypi: IndexClient,
+    name: str,
+    target: Target,
+    packages: tuple[str, ...],
+    expected: list[tuple[str, str, str, str | None]],
+) -> None:
+    assert summary(plan_for(target, *packages, client_=pypi)) == expected
+
+
+def test_reason_glibc_too_old(pypi: IndexClient) -> None:
+    result = plan_for(profile(arch="aarch64", libc_version="2.27"), "torch==2.13.0", client_=pypi)
+    assert rows(result)["torch"].reason == (
+        "no wheel for cp311 on manylinux_2_27_aarch64: the published torch 2.13.0 wheels need "
+        "glibc 2.28; this target has 2.27"
+    )
+
+
+def test_reason_orin_and_the_build_row(pypi: IndexClient) -> None:
+    result = plan_for(load_target("jetson-orin-jp6"), "torch==2.13.0", client_=pypi)
+    torch = rows(result)["torch"]
+    assert torch.reason.startswith(
+        "PyPI's torch 2.13.0 for aarch64 is a CUDA 13.0 build without sm_87 kernels, "
+        "and this Jetson's driver supports CUDA 12.6"
+    )
+    assert torch.source == "git https://github.com/pytorch/pytorch at tag v2.13.0 with submodules"
+    assert torch.recipe == "recipes/torch.toml"
+    assert torch.variant is not None
+    assert torch.variant.label == "cu126.sm87"
+    assert any("CMake 3.22.1 is older than the 3.27" in n for n in torch.notes)
+
+
+def test_reason_cpu_only_wheel_on_a_jetson(pypi: IndexClient) -> None:
+    torch = rows(plan_for(load_target("jetson-orin-jp5"), "torch", client_=pypi))["torch"]
+    assert torch.reason == (
+        "PyPI's torch 2.4.1 for aarch64 is a CPU-only build, and this Jetson has sm_87; "
+        "pass --cuda none to accept CPU-only wheels"
+    )
+
+
+def test_cuda_none_accepts_the_wheels_on_a_jetson(pypi: IndexClient) -> None:
+    result = plan_for(load_target("jetson-orin-jp5"), "torch", client_=pypi, cuda="none")
+    assert summary(result) == [
+        ("torch", "2.4.1", "prebuilt", "torch-2.4.1-cp38-cp38-manylinux2014_aarch64.whl")
+    ]
+
+
+def test_reason_no_wheels_for_armv7l(pypi: IndexClient) -> None:
+    torch = rows(plan_for(load_target("rpi-bookworm-armv7l"), "torch", client_=pypi))["torch"]
+    assert torch.reason == (
+        "no wheel for cp311 on manylinux_2_36_armv7l: none is built for armv7l "
+        "(published for: Linux aarch64, Linux x86_64, Windows x86-64, macOS arm64)"
+    )
+
+
+def test_reason_musl(pypi: IndexClient) -> None:
+    target = profile(libc="musl", libc_version="1.2.4", python="3.12")
+    torch = rows(plan_for(target, "torch", client_=pypi))["torch"]
+    assert torch.reason == (
+        "no wheel for cp312 on musllinux_1_2_x86_64: the published torch 2.15.0 wheels for "
+        "x86_64 need glibc (manylinux); this target uses musl libc"
+    )
+
+
+def test_reason_python_tag(pypi: IndexClient) -> None:
+    audio = rows(plan_for(profile(python="3.15"), client_=pypi))["torchaudio"]
+    assert audio.reason == (
+        "no wheel for cp315 on manylinux_2_35_x86_64: the published torchaudio 2.11.0 wheels "
+        "are for cp310, cp311, cp312, cp313, cp313t, cp314, cp314t"
+    )
+
+
+def test_reason_gpu_architecture(pypi: IndexClient) -> None:
+    torch = rows(plan_for(profile(cuda=gpu("6.1", "13.0", "13.0")), "torch==2.13.0", client_=pypi))
+    assert torch["torch"].reason == (
+        "PyPI's torch 2.13.0 for x86_64 is a CUDA 13.0 build without sm_61 kernels"
+    )
+
+
+def test_exact_cuda_flag(pypi: IndexClient) -> None:
+    result = plan_for(
+        profile(cuda=gpu("8.6", "13.0", "12.6")), "torch==2.13.0", client_=pypi, cuda="12.6"
+    )
+    torch = rows(result)["torch"]
+    assert torch.action == "build"
+    assert "--cuda asks for CUDA 12.6" in torch.reason
+    assert torch.variant is not None
+    assert torch.variant.label == "cu126.sm86"
+
+
+def test_companions_of_a_built_torch_are_built_too(pypi: IndexClient) -> None:
+    # Thor: torch 2.15.0 must be built (driver), so PyPI's torchvision 0.29.2 (linked against
+    # PyPI's torch) cannot be reused even where its own variant would fit.
+    result = plan_for(load_target("jetson-thor-jp7"), "torch", "torchvision", client_=pypi)
+    assert [d.action for d in result.decisions] == ["build", "build"]
+
+
+def test_stable_abi_companion_sits_on_a_built_torch(pypi: IndexClient) -> None:
+    result = plan_for(load_target("jetson-thor-jp7"), "torch", "torchaudio", client_=pypi)
+    audio = rows(result)["torchaudio"]
+    assert audio.action == "prebuilt"  # torchaudio 2.11 is built on the stable ABI, CUDA 13
+
+
+def test_impossible_set_and_override(pypi: IndexClient) -> None:
+    with pytest.raises(ResolveError, match=r"torchvision 0\.21\.0 is built for torch ==2\.6\.0"):
+        plan_for(profile(), "torch==2.13", "torchvision==0.21", client_=pypi)
+    result = plan_for(
+        profile(), "torch==2.13", "torchvision==0.21", client_=pypi, ignore_matrix=True
+    )
+    assert result.warnings[0].startswith("--ignore-matrix: torchvision 0.21.0 is built for")
+    vision = rows(result)["torchvision"]
+    assert vision.action == "build"
+    assert "cannot sit on the prebuilt torch 2.13.0" in vision.reason
+
+
+def test_jetpack4_python_is_too_old(pypi: IndexClient) -> None:
+    with pytest.raises(ResolveError, match=r"Python 3\.6"):
+        plan_for(load_target("jetson-nano-jp4"), client_=pypi)
+
+
+def test_unknown_package_is_an_input_error(pypi: IndexClient) -> None:
+    with pytest.raises(InputError):
+        plan_for(profile(), "numpy", client_=pypi)
+
+
+# -- where wheels come from ----------------------------------------------------------------------
+
+
+def test_cached_from_the_wheelhouse(pypi: IndexClient, tmp_path: Path) -> None:
+    wh = tmp_path / "wh" / "torch"
+    wh.mkdir(parents=True)
+    (wh / "torch-2.14.1+cu126.sm87-cp310-cp310-linux_aarch64.whl").write_bytes(b"")
+    (wh / "torchvision-0.29.2+cu126.sm87-cp310-cp310-linux_aarch64.whl").write_bytes(b"")
+    sources = [PYPI, Source("wheelhouse", str(tmp_path / "wh"), "test")]
+    result = plan_for(
+        load_target("jetson-orin-jp6"),
+        "torch",
+        "torchvision",
+        "torchaudio",
+        client_=pypi,
+        sources=sources,
+    )
+    got = rows(result)
+    assert got["torch"].action == "cached"
+    assert got["torch"].wheel is not None
+    assert got["torch"].wheel.filename == "torch-2.14.1+cu126.sm87-cp310-cp310-linux_aarch64.whl"
+    assert got["torchvision"].action == "cached"  # same torchbuild build of the same torch
+    assert got["torchaudio"].action == "build"  # PyPI's is SBSA CUDA 13 without sm_87
+
+
+def test_cached_wheel_of_another_variant_is_not_reused(pypi: IndexClient, tmp_path: Path) -> None:
+    (tmp_path / "torch-2.14.1+cu126.sm72-cp310-cp310-linux_aarch64.whl").write_bytes(b"")
+    sources = [PYPI, Source("wheelhouse", str(tmp_path), "test")]
+    torch = rows(plan_for(load_target("jetson-orin-jp6"), "torch", client_=pypi, sources=sources))
+    assert torch["torch"].action == "build"
+    assert "the wheelhouse" in torch["torch"].reason
+    assert "without sm_87 kernels" in torch["torch"].reason
+
+
+def test_find_links_wheel_beats_pypi_like_pip_does(pypi: IndexClient, tmp_path: Path) -> None:
+    # /opt/wheels on this project's machines: torch-2.13.0+cpu. pip prefers 2.13.0+cpu over
+    # 2.13.0 (a local label sorts higher), and so does the plan.
+    name = "torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl"
+    (tmp_path / name).write_bytes(b"")
+    sources = [PYPI, Source("find-links", str(tmp_path), "test")]
+    torch = rows(plan_for(profile(), "torch==2.13.0", client_=pypi, sources=sources))["torch"]
+    assert torch.action == "prebuilt"
+    assert torch.wheel is not None
+    assert torch.wheel.filename == name
+    assert torch.wheel.index == str(tmp_path)
+
+
+def test_unreachable_index_still_plans(tmp_path: Path) -> None:
+    down = client(tmp_path, Replay(down=True))
+    result = plan_for(profile(), "torch", client_=down)
+    torch = rows(result)["torch"]
+    assert torch.action == "build"
+    assert torch.version == Version("2.15.0")  # from the matrix's known releases
+    assert "no torch 2.15.0 wheel is published on the configured indexes" in torch.reason
+    data = plan_json(result)
+    assert data["sources"][0]["status"] == "error"
+    assert "pypi.org/simple/torch/" in data["sources"][0]["error"]
+
+
+def test_offline_second_plan_needs_no_network(tmp_path: Path) -> None:
+    replay = Replay()
+    online = client(tmp_path, replay)
+    first = plan_for(profile(), client_=online)
+    calls = len(replay.calls)
+    offline = client(tmp_path, Replay(down=True), offline=True)
+    second = plan_for(profile(), client_=offline)
+    assert summary(first) == summary(second)
+    assert len(replay.calls) == calls == 3
+    assert all(row["cached"] for row in plan_json(second)["sources"])
+
+
+def test_installed_torch_is_built_against(pypi: IndexClient) -> None:
+    installed = InstalledTorch(
+        Version("2.5.0a0+872d972e41.nv24.08"), "12.6", "/usr/lib/python3/torch"
+    )
+    result = plan_for(
+        load_target("jetson-orin-jp6"), "torchvision", client_=pypi, installed=installed
+    )
+    assert [d.name for d in result.decisions] == ["torchvision"]
+    vision = result.decisions[0]
+    assert (str(vision.version), vision.action) == ("0.20.0", "build")
+    assert result.resolution.torch_role == "installed"
+
+
+def test_json_shape(pypi: IndexClient) -> None:
+    data = plan_json(plan_for(profile(), "torch", client_=pypi))
+    assert data["version"] == 1
+    assert data["target"]["arch"] == "x86_64"
+    (pkg,) = data["packages"]
+    assert set(pkg) >= {"name", "version", "action", "reason", "wheel"}
+    assert pkg["action"] == "prebuilt"
+    assert set(pkg["wheel"]) >= {"filename", "url", "index"}
+    assert pkg["wheel"]["index"] == "https://pypi.org/simple"
+
+
+def test_probe_installed_torch_reads_the_files_without_importing(tmp_path: Path) -> None:
+    site = tmp_path / "site" / "torch"
+    site.mkdir(parents=True)
+    (site / "__init__.py").write_text("raise SystemExit('torch must not be imported')\n")
+    (site / "version.py").write_text(
+        "__version__ = '2.5.0a0+872d972e41.nv24.08'\ncuda: Optional[str] = '12.6'\n"
+    )
+    python = tmp_path / "python"
+    python.write_text(f'#!/bin/sh\nPYTHONPATH={tmp_path / "site"} exec python3 "$@"\n')
+    python.chmod(0o755)
+    from dataclasses import replace
+
+    base = profile()
+    assert base.python is not None
+    host = replace(base, origin="host", python=replace(base.python, executable=str(python)))
+    found = probe_installed_torch(host, timeout=30)
+    assert found is not None
+    assert found.version == Version("2.5.0a0+872d972e41.nv24.08")
+    assert found.cuda == "12.6"
+    assert found.variant().family == "nvidia"
+    # Profiles of other machines are never probed.
+    assert probe_installed_torch(replace(host, origin="preset:x"), timeout=30) is None
