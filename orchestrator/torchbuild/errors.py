@@ -13,7 +13,6 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "BuildError",
-    "IndexError_",
     "InputError",
     "NetworkError",
     "RecipeError",
@@ -22,6 +21,7 @@ __all__ = [
     "ToolchainError",
     "TorchbuildError",
     "VerifyError",
+    "WheelhouseError",
 ]
 
 EXIT_OK = 0
@@ -96,7 +96,7 @@ class VerifyError(TorchbuildError):
     default_hint = "read the verification output above"
 
 
-class IndexError_(TorchbuildError):  # noqa: N801, N818 - the underscore avoids the builtin
+class WheelhouseError(TorchbuildError):
     """The wheelhouse refused an operation or is inconsistent."""
 
     exit_code = 10

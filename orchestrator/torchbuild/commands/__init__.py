@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from .detect import detect
 from .doctor import doctor
+from .index import index
 from .plan import plan
 from .recipes import recipes
 
 __all__ = ["COMMANDS"]
 
-COMMANDS = [detect, plan, doctor, recipes]
+COMMANDS = [detect, plan, doctor, index, recipes]

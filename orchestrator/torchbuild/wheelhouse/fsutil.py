@@ -1,0 +1,144 @@
+"""File-system primitives the wheelhouse is built from.
+
+Every file the wheelhouse publishes is first written in full under a temporary name and then
+renamed over its final name (``os.replace``, atomic on POSIX within one file system), so a
+reader or a process killed at any moment sees either the old file or the new one, never a part.
+Temporary names carry the writer's process id, so a later writer can tell a dead writer's
+leftovers from a live writer's work in progress.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import secrets
+from typing import TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = [
+    "TEMP_PREFIX",
+    "atomic_write",
+    "copy_hashing",
+    "fsync_dir",
+    "pid_alive",
+    "remove_dead_temps",
+    "sha256_file",
+    "temp_path",
+    "unlink_quiet",
+]
+
+TEMP_PREFIX = ".tmp-"
+_CHUNK = 1024 * 1024
+
+
+def temp_path(directory: Path, suffix: str = "") -> Path:
+    """A fresh temporary name in ``directory`` that names this process as its owner."""
+    return directory / f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}{suffix}"
+
+
+def _temp_owner(name: str) -> int | None:
+    if not name.startswith(TEMP_PREFIX):
+        return None
+    pid, _, _ = name[len(TEMP_PREFIX) :].partition("-")
+    return int(pid) if pid.isdigit() else None
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (a reused id counts as alive: the safe answer)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_dead_temps(directory: Path) -> list[str]:
+    """Delete temporary files whose writer has died; return their names.
+
+    Files of this process and of live processes are kept: they are someone's work in progress.
+    """
+    removed: list[str] = []
+    try:
+        names = [entry.name for entry in directory.iterdir()]
+    except FileNotFoundError:
+        return removed
+    me = os.getpid()
+    for name in names:
+        owner = _temp_owner(name)
+        if owner is None or owner == me or pid_alive(owner):
+            continue
+        unlink_quiet(directory / name)
+        removed.append(name)
+    return removed
+
+
+def unlink_quiet(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make renames inside ``directory`` durable (a power cut, not only a killed process)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError as exc:  # some file systems (and platforms) cannot fsync a directory
+        if exc.errno not in (errno.EINVAL, errno.EBADF, errno.ENOTSUP):
+            raise
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes, *, tmp_dir: Path, durable: bool) -> None:
+    """Replace ``path`` with ``data`` in one step; ``tmp_dir`` must be on the same file system."""
+    tmp = temp_path(tmp_dir, suffix="-" + path.name)
+    try:
+        with tmp.open("wb") as sink:
+            sink.write(data)
+            if durable:
+                sink.flush()
+                os.fsync(sink.fileno())
+        tmp.chmod(0o644)
+        tmp.replace(path)
+    except BaseException:
+        unlink_quiet(tmp)
+        raise
+
+
+def _hash_stream(source: BinaryIO, sink: BinaryIO | None) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    while True:
+        chunk = source.read(_CHUNK)
+        if not chunk:
+            break
+        digest.update(chunk)
+        size += len(chunk)
+        if sink is not None:
+            sink.write(chunk)
+    return digest.hexdigest(), size
+
+
+def sha256_file(path: Path) -> tuple[str, int]:
+    """The sha256 (hex) and size of a file, read once."""
+    with path.open("rb") as source:
+        return _hash_stream(source, None)
+
+
+def copy_hashing(source: Path, dest: Path, *, durable: bool) -> tuple[str, int]:
+    """Copy ``source`` to a new file ``dest``, hashing the bytes on the way; (sha256, size)."""
+    with source.open("rb") as src, dest.open("xb") as sink:
+        result = _hash_stream(src, sink)
+        if durable:
+            sink.flush()
+            os.fsync(sink.fileno())
+    dest.chmod(0o644)
+    return result
