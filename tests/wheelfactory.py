@@ -17,6 +17,8 @@ import hashlib
 import os
 import re
 import zipfile
+from html.parser import HTMLParser
+from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Mapping
 
 if TYPE_CHECKING:
@@ -133,3 +135,20 @@ def _expand(tag: str) -> list[str]:
         for a in abis.split(".")
         for p in platforms.split(".")
     ]
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[dict[str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self.links.append(dict(attrs))
+
+
+def page_links(path: Path) -> list[dict[str, str | None]]:
+    """The attributes of every link on a PEP 503 page."""
+    parser = _Links()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return parser.links

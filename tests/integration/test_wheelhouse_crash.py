@@ -18,8 +18,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from html.parser import HTMLParser
-from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 import pytest
@@ -27,10 +25,7 @@ import pytest
 from torchbuild.__main__ import main
 from torchbuild.wheelhouse import Wheelhouse
 from torchbuild.wheelhouse.fsutil import sha256_file
-from wheelfactory import make_wheel
-
-if TYPE_CHECKING:
-    from pathlib import Path
+from wheelfactory import make_wheel, page_links
 
 pytestmark = [
     pytest.mark.integration,
@@ -40,35 +35,19 @@ pytestmark = [
 TRIALS = 150
 
 
-class _Links(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.links: list[dict[str, str | None]] = []
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "a":
-            self.links.append(dict(attrs))
-
-
-def _links(path: Path) -> list[dict[str, str | None]]:
-    parser = _Links()
-    parser.feed(path.read_text(encoding="utf-8"))
-    return parser.links
-
-
 def assert_visible_state_sound(wh: Wheelhouse) -> set[str]:
     """What clients and `index list` can see names only complete, correct files. Read-only."""
     listed: set[str] = set()
     root = wh.simple / "index.html"
     if root.exists():
-        for link in _links(root):
+        for link in page_links(root):
             project = (link["href"] or "").rstrip("/")
             assert (wh.simple / project / "index.html").is_file(), project
     for project_dir in wh.simple.iterdir():
         page = project_dir / "index.html"
         if not project_dir.is_dir() or not page.exists():
             continue
-        for link in _links(page):
+        for link in page_links(page):
             name, _, digest = (link["href"] or "").partition("#sha256=")
             wheel = project_dir / unquote(name)
             assert sha256_file(wheel)[0] == digest, wheel

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -16,7 +15,7 @@ from torchbuild.errors import InputError, WheelhouseError
 from torchbuild.wheelhouse import Entry, Wheelhouse, verify
 from torchbuild.wheelhouse.fsutil import sha256_file, temp_path
 from torchbuild.wheelhouse.maintenance import prune
-from wheelfactory import make_wheel
+from wheelfactory import make_wheel, page_links
 
 
 @pytest.fixture
@@ -27,22 +26,6 @@ def wh(tmp_path):
 @pytest.fixture
 def src(tmp_path):
     return tmp_path / "src"
-
-
-class _Links(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.links: list[dict[str, str | None]] = []
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "a":
-            self.links.append(dict(attrs))
-
-
-def page_links(path: Path) -> list[dict[str, str | None]]:
-    parser = _Links()
-    parser.feed(path.read_text(encoding="utf-8"))
-    return parser.links
 
 
 def assert_consistent(wh: Wheelhouse) -> None:
