@@ -1,8 +1,7 @@
 """The one way torchbuild runs other programs.
 
-Probes (``capture``) run with a timeout and never raise for a missing or hanging tool: detection
-must report ``null``, not crash. Long jobs (``live``) stream their output line by line to a
-callback and a log file.
+Probes run with a timeout and never raise for a missing or hanging tool: detection must report
+``null``, not crash. ``capture`` is for commands whose failure the caller handles itself.
 """
 
 from __future__ import annotations
@@ -13,12 +12,12 @@ import shlex
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-__all__ = ["CommandFailed", "Completed", "capture", "live", "probe"]
+__all__ = ["Completed", "capture", "probe", "which"]
 
 log = logging.getLogger(__name__)
 
@@ -35,19 +34,6 @@ class Completed:
     @property
     def ok(self) -> bool:
         return self.returncode == 0
-
-
-class CommandFailed(Exception):  # noqa: N818 - reads as what happened
-    """A command exited non-zero (or was killed); carries the tail of its output."""
-
-    def __init__(
-        self, args: Sequence[str], returncode: int, tail: str, log_path: Path | None
-    ) -> None:
-        super().__init__(f"{shlex.join(args)} exited with {returncode}")
-        self.args_ = tuple(args)
-        self.returncode = returncode
-        self.tail = tail
-        self.log_path = log_path
 
 
 def capture(
@@ -86,53 +72,6 @@ def probe(
     except (OSError, subprocess.SubprocessError) as exc:
         log.debug("probe %s failed: %s", args[0], exc)
         return None
-
-
-def live(
-    args: Sequence[str],
-    *,
-    log_path: Path,
-    on_line: Callable[[str], None] | None = None,
-    env: Mapping[str, str] | None = None,
-    cwd: Path | None = None,
-    tail_lines: int = 60,
-) -> None:
-    """Run a long command, appending its combined output to ``log_path`` as it comes.
-
-    Raises :class:`CommandFailed` with the last ``tail_lines`` lines on a non-zero exit.
-    """
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    tail: list[str] = []
-    with log_path.open("a", encoding="utf-8", errors="replace") as sink:
-        sink.write(f"+ {shlex.join(args)}\n")
-        sink.flush()
-        proc = subprocess.Popen(
-            list(args),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            errors="replace",
-            env=dict(env) if env is not None else None,
-            cwd=cwd,
-            bufsize=1,
-        )
-        assert proc.stdout is not None
-        try:
-            for line in proc.stdout:
-                sink.write(line)
-                tail.append(line.rstrip("\n"))
-                if len(tail) > tail_lines:
-                    del tail[0]
-                if on_line is not None:
-                    on_line(line.rstrip("\n"))
-        except BaseException:
-            proc.kill()
-            proc.wait()
-            raise
-        returncode = proc.wait()
-    if returncode != 0:
-        raise CommandFailed(args, returncode, "\n".join(tail), log_path)
 
 
 def which(name: str, path: str | None = None) -> Path | None:

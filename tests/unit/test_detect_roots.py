@@ -16,7 +16,7 @@ from torchbuild.detect import detect_host, detect_root
 from torchbuild.detect.fs import Root
 from torchbuild.errors import InputError
 from torchbuild.settings import load_settings
-from torchbuild.target import from_json, to_json
+from torchbuild.target import Target, from_json, to_json
 
 R36_4_3 = (
     "# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64, "
@@ -31,6 +31,11 @@ R38_2_0 = (
     "# R38 (release), REVISION: 2.0, GCID: 41844464, BOARD: generic, EABI: aarch64, "
     "DATE: Fri Aug 22 00:55:42 UTC 2025\n"
 )
+
+
+def gpus(target: Target) -> list[tuple[str, str | None]]:
+    assert target.cuda is not None
+    return [(g.name, g.compute_capability) for g in target.cuda.gpus]
 
 
 def elf_header(machine: int, *, is64: bool = True) -> bytes:
@@ -191,9 +196,7 @@ def test_jetson_nano_jp4_root_from_package_database(tmp_path: Path) -> None:
         "10.2",
         "8.2.1",
     )
-    assert [(g.name, g.compute_capability) for g in target.cuda.gpus] == [
-        ("NVIDIA Tegra X1", "5.3")
-    ]
+    assert gpus(target) == [("NVIDIA Tegra X1", "5.3")]
 
 
 def test_thor_root_without_release_file(tmp_path: Path) -> None:
@@ -219,7 +222,7 @@ def test_thor_root_without_release_file(tmp_path: Path) -> None:
     )
     assert target.cuda is not None
     assert target.cuda.toolkit == "13.0"
-    assert [(g.name, g.compute_capability) for g in target.cuda.gpus] == [("NVIDIA Thor", "11.0")]
+    assert gpus(target) == [("NVIDIA Thor", "11.0")]
     assert target.python is not None
     assert target.python.abi == "cp312"
 
@@ -358,7 +361,7 @@ def test_host_jetson_with_tools_off_path(tmp_path: Path) -> None:
     assert target.cuda.toolkit == "12.6"
     assert target.cuda.nvcc == "/usr/local/cuda/bin/nvcc"
     assert (target.cuda.driver, target.cuda.driver_cuda) == ("540.4.0", "12.6")
-    assert [(g.name, g.compute_capability) for g in target.cuda.gpus] == [("Orin (nvgpu)", "8.7")]
+    assert gpus(target) == [("Orin (nvgpu)", "8.7")]
     assert target.cuda.cudnn == "9.3.0"
     assert target.jetson is not None
     assert target.jetson.jetpack == "6.2"
@@ -402,9 +405,7 @@ def test_host_desktop_gpu(tmp_path: Path) -> None:
         "550.40.07",
         "12.4",
     )
-    assert [(g.name, g.compute_capability) for g in target.cuda.gpus] == [
-        ("NVIDIA GeForce RTX 4090", "8.9")
-    ]
+    assert gpus(target) == [("NVIDIA GeForce RTX 4090", "8.9")]
 
 
 def test_cgroup_memory_limit_is_the_machine(tmp_path: Path) -> None:

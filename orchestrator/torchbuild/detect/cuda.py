@@ -19,6 +19,8 @@ from .. import resources, run
 from ..target import Cuda, Gpu
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .fs import Root
     from .packages import Packages
 
@@ -228,18 +230,20 @@ def _toolkit_dirs(root: Root, env: Mapping[str, str]) -> list[str]:
     return dirs
 
 
-def find_nvcc(root: Root, env: Mapping[str, str], search_path: bool) -> str | None:
+def find_nvcc(
+    root: Root, env: Mapping[str, str], search_path: bool
+) -> tuple[str, Path | None] | None:
     """nvcc on PATH, else in CUDA_HOME or the usual install prefixes (JetPack keeps it off PATH).
 
-    The answer is a path on the target; ``root.path()`` turns it into one this process can run.
+    Returns the path as the target sees it, and the path this process can run it by.
     """
     if search_path:
         found = run.which("nvcc", env.get("PATH", ""))
         if found:
-            return str(found)
+            return str(found), found
     for directory in _toolkit_dirs(root, env):
         if root.is_file(f"{directory}/bin/nvcc"):
-            return f"{directory}/bin/nvcc"
+            return f"{directory}/bin/nvcc", root.path(f"{directory}/bin/nvcc")
     return None
 
 
@@ -289,12 +293,11 @@ def probe_cuda(
     multiarch: str | None,
     jetson: CudaProbe,
 ) -> Cuda | None:
-    nvcc = find_nvcc(root, env, search_path=run_tools)
+    found = find_nvcc(root, env, search_path=run_tools)
+    nvcc, executable = found or (None, None)
     toolkit = None
-    if nvcc and run_tools:
-        on_path = run.which("nvcc", env.get("PATH", ""))
-        executable = str(on_path) if on_path and str(on_path) == nvcc else str(root.path(nvcc))
-        out = run.probe([executable, "--version"], timeout=timeout, env=env)
+    if executable is not None and run_tools:
+        out = run.probe([str(executable), "--version"], timeout=timeout, env=env)
         parsed = parse_nvcc_version(out.stdout) if out else None
         toolkit = parsed[0] if parsed else None
     file_toolkit, home = _toolkit_from_files(root, env)
