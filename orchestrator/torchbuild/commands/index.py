@@ -383,3 +383,255 @@ def config(
         ui.console.out(f"# ==> {out_dir / name} <==\n{text}", highlight=False)
     for note in result.notes:
         ui.warn(note)
+
+
+# -- publishing elsewhere: push, export, import --------------------------------------------------
+
+_PUSH_WORDS = {
+    "uploaded": "uploaded",
+    "would-upload": "would upload",
+    "held": "not uploaded",
+    "present": "already there",
+    "refused": "refused",
+}
+
+
+def _print_rows(rows: list[tuple[str, str, str, str]]) -> None:
+    """STATUS, FILE, SIZE, SHA256 columns, plain and aligned (filenames are long)."""
+    table = [("STATUS", "FILE", "SIZE", "SHA256"), *rows]
+    widths = [max(len(row[i]) for row in table) for i in range(3)]
+    for row in table:
+        cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1]), row[2].rjust(widths[2])]
+        ui.console.print("  ".join([*cells, row[3]]), markup=False, soft_wrap=True)
+
+
+@index.command(short_help="Upload the wheels another index lacks.")
+@click.option(
+    "--to",
+    "to",
+    required=True,
+    metavar="URL",
+    help="The index's upload URL (pypiserver: http://HOST:PORT/, devpi: http://HOST/USER/INDEX/).",
+)
+@click.option(
+    "--index-url",
+    metavar="URL",
+    help="Its simple API, read first to skip files it has (default: URL/+simple/ for a devpi "
+    "URL /USER/INDEX, else URL/simple/).",
+)
+@click.option("--project", "projects", multiple=True, metavar="NAME", help="Only these projects.")
+@click.option("--dry-run", is_flag=True, help="Say what would be uploaded; upload nothing.")
+@_wheelhouse_option
+@json_option
+def push(
+    to: str,
+    index_url: str | None,
+    projects: tuple[str, ...],
+    dry_run: bool,
+    wheelhouse: Path | None,
+    as_json: bool,
+) -> None:
+    """Upload the wheels the index at --to lacks, through the upload API twine speaks.
+
+    Files already there with the same sha256 are skipped; a file there under the same name with
+    other contents refuses the whole push before anything is sent. Credentials come from
+    TORCHBUILD_INDEX_USERNAME/TORCHBUILD_INDEX_PASSWORD (or TWINE_USERNAME/TWINE_PASSWORD),
+    ~/.netrc, or the system keyring; never from the command line.
+    """
+    from ..wheelhouse.push import Remote, plan_push
+    from ..wheelhouse.push import push as run_push
+
+    settings = settings_from(wheelhouse=wheelhouse)
+    if settings.offline:
+        raise InputError(
+            "pushing needs the network, and offline mode is on",
+            hint="unset TORCHBUILD_OFFLINE (or offline in torchbuild.toml) to push",
+        )
+    from ..wheelhouse import Wheelhouse
+
+    wh = Wheelhouse(settings.wheelhouse_dir)
+    remote = Remote(to, index_url)
+    plan = plan_push(wh, remote, projects)
+
+    def status_of(item_status: str) -> str:
+        if item_status == "upload":
+            return "held" if plan.conflicts else "would-upload" if dry_run else "uploaded"
+        return "refused" if item_status == "conflict" else item_status
+
+    def report(uploaded: int) -> None:
+        counts = {
+            "uploaded": uploaded,
+            "would_upload": len(plan.to_upload) if dry_run and not plan.conflicts else 0,
+            "present": len(plan.present),
+            "refused": len(plan.conflicts),
+        }
+        if as_json:
+            creds = remote.credentials if plan.to_upload and not dry_run else None
+            ui.print_json(
+                {
+                    "version": 1,
+                    "wheelhouse": str(wh.root),
+                    "to": plan.upload_url,
+                    "index_url": plan.index_url,
+                    "dry_run": dry_run,
+                    "credentials": creds.source if creds else None,
+                    "files": [
+                        {
+                            "filename": item.entry.filename,
+                            "project": item.entry.project,
+                            "sha256": item.entry.sha256,
+                            "size": item.entry.size,
+                            "status": status_of(item.status),
+                            "remote_sha256": item.remote_sha256,
+                        }
+                        for item in plan.items
+                    ],
+                    **counts,
+                }
+            )
+            return
+        _print_rows(
+            [
+                (
+                    _PUSH_WORDS[status_of(item.status)],
+                    item.entry.filename,
+                    ui.human_bytes(item.entry.size),
+                    item.entry.sha256[:16] + "...",
+                )
+                for item in plan.items
+            ]
+        )
+        summary = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items() if n)
+        ui.console.print(
+            f"{summary or 'nothing to do'}: {plan.upload_url}", markup=False, soft_wrap=True
+        )
+
+    if plan.conflicts:
+        report(0)
+    result = run_push(wh, remote, plan, dry_run=dry_run)  # raises on conflicts
+    report(len(result.uploaded))
+
+
+def _import_rows(items: Any, words: dict[str, str]) -> list[tuple[str, str, str, str]]:
+    return [
+        (
+            words[item.status],
+            item.filename,
+            ui.human_bytes(item.size) if item.size is not None else "-",
+            item.sha256[:16] + "...",
+        )
+        for item in items
+    ]
+
+
+@index.command("export", short_help="Copy the wheelhouse to a directory or .tar.")
+@click.option(
+    "--to",
+    "to",
+    required=True,
+    type=click.Path(path_type=Path),
+    metavar="DIR|FILE.tar",
+    help="A new (or empty) directory, or a .tar/.tar.gz file to write.",
+)
+@click.option("--project", "projects", multiple=True, metavar="NAME", help="Only these projects.")
+@_wheelhouse_option
+@json_option
+def export_(to: Path, projects: tuple[str, ...], wheelhouse: Path | None, as_json: bool) -> None:
+    """Write a self-contained copy: wheels, index pages, metadata files and manifests.
+
+    pip installs from it directly (`--no-index --find-links DIR`, or `--index-url
+    file://DIR/simple/`), and `torchbuild index import` reads it (the .tar too).
+    """
+    from ..wheelhouse.transfer import export as run_export
+
+    wh = _open(wheelhouse)
+    result = run_export(wh, to, projects)
+    if as_json:
+        ui.print_json(
+            {
+                "version": 1,
+                "wheelhouse": str(wh.root),
+                "to": str(result.destination),
+                "kind": result.kind,
+                "files": [_entry_json(wh, e) for e in result.entries],
+                "bytes": result.bytes,
+            }
+        )
+        return
+    ui.console.print(
+        f"exported {len(result.entries)} wheels, {ui.human_bytes(result.bytes)}, "
+        f"to {result.destination}",
+        markup=False,
+        soft_wrap=True,
+    )
+    if result.kind == "dir":
+        ui.console.print(
+            f"  pip install --no-index --find-links {result.destination} PACKAGE",
+            markup=False,
+            soft_wrap=True,
+        )
+
+
+@index.command("import", short_help="Take an export (directory or .tar) into the wheelhouse.")
+@click.argument("source", type=click.Path(path_type=Path, exists=True), metavar="FROM")
+@click.option("--project", "projects", multiple=True, metavar="NAME", help="Only these projects.")
+@click.option("--dry-run", is_flag=True, help="Check everything and say what would be added.")
+@_wheelhouse_option
+@json_option
+def import_(
+    source: Path,
+    projects: tuple[str, ...],
+    dry_run: bool,
+    wheelhouse: Path | None,
+    as_json: bool,
+) -> None:
+    """Check every file of an export against its manifests, then add the wheels missing here.
+
+    The same file already here is skipped; the same filename with other contents refuses the
+    whole import before anything is added.
+    """
+    from ..wheelhouse.transfer import ImportResult, plan_import
+    from ..wheelhouse.transfer import import_ as run_import
+
+    wh = _open(wheelhouse)
+    plan = plan_import(wh, source, projects)
+    conflicts = bool(plan.with_status("conflict"))
+    words = {
+        "add": "not added" if conflicts else "would add" if dry_run else "added",
+        "present": "already there",
+        "conflict": "refused",
+    }
+
+    def report(result: ImportResult) -> None:
+        if as_json:
+            ui.print_json(
+                {
+                    "version": 1,
+                    "wheelhouse": str(wh.root),
+                    "from": result.source,
+                    "dry_run": dry_run,
+                    "files": [
+                        {
+                            "filename": item.filename,
+                            "project": item.project,
+                            "sha256": item.sha256,
+                            "size": item.size,
+                            "status": words[item.status].replace(" ", "-"),
+                            "local_sha256": item.local_sha256,
+                        }
+                        for item in result.items
+                    ],
+                    "added": len(result.added),
+                    "present": len(result.with_status("present")),
+                    "refused": len(result.with_status("conflict")),
+                }
+            )
+            return
+        _print_rows(_import_rows(result.items, words))
+        counts = [(len(result.with_status(s)), words[s]) for s in ("add", "present", "conflict")]
+        summary = ", ".join(f"{n} {word}" for n, word in counts if n) or "nothing to import"
+        ui.console.print(f"{summary}: {wh.root}", markup=False, soft_wrap=True)
+
+    if conflicts:
+        report(plan)
+    report(run_import(wh, source, projects, dry_run=dry_run, plan=plan))  # raises on conflicts
