@@ -3,7 +3,8 @@
 The trees are Debian's source packages of torch 2.6.0 (dfsg: without bundled third_party),
 torchvision 0.21.0 and torchaudio 2.6.0, fetched with the machine's own apt configuration
 (``apt-get source --download-only``, which needs a ``deb-src`` entry) into a cache directory
-(``$TORCHBUILD_TEST_CACHE`` or ``~/.cache/torchbuild-tests``) and unpacked once.
+(``$TORCHBUILD_TEST_CACHE`` or ``~/.cache/torchbuild-tests``) and unpacked once, by
+tests/debsrc.py.
 
 "Read by the tree" means, for each variable a recipe can set for that version (defaults, the
 series and every override whose version condition holds, whatever the target):
@@ -21,18 +22,15 @@ its copy from the torch tree counts as one of their build files.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import subprocess
-import tarfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from packaging.version import Version
 
+from debsrc import upstream_tree
 from torchbuild import patches
 from torchbuild.recipes import conditions
 from torchbuild.recipes.layers import layers_for, recipe_dirs
@@ -40,6 +38,8 @@ from torchbuild.recipes.render import render
 from torchbuild.target import Libc, Python, Resources, Target
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from torchbuild.recipes.model import RecipeFile
 
 pytestmark = [pytest.mark.network, pytest.mark.integration]
@@ -52,10 +52,6 @@ class Source:
     debian_version: str
     stamp_var: str  # the variable the recipe sets to the version
 
-    @property
-    def upstream(self) -> str:
-        return self.debian_version.rsplit("-", 1)[0]
-
 
 SOURCES = {
     "torch": Source("torch", "pytorch", "2.6.0+dfsg-7", "PYTORCH_BUILD_VERSION"),
@@ -64,60 +60,9 @@ SOURCES = {
 }
 
 
-def _cache() -> Path:
-    root = os.environ.get("TORCHBUILD_TEST_CACHE")
-    path = Path(root) if root else Path.home() / ".cache" / "torchbuild-tests"
-    path = path / "debian-src"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _fetch(src: Source) -> Path:
-    """The unpacked upstream tree (the orig tarball's single top-level directory)."""
-    cache = _cache()
-    dest = cache / "trees" / f"{src.debian}-{src.upstream}"
-    done = dest / ".unpacked"
-    if done.is_file():
-        return dest / done.read_text().strip()
-    pattern = f"{src.debian}_{src.upstream}.orig.tar.*"
-    if not list(cache.glob(pattern)):
-        if shutil.which("apt-get") is None:
-            pytest.skip(
-                "apt-get is not available: the real-tree check needs Debian source packages"
-            )
-        # apt-get exits non-zero when one of the three files (say the .dsc) is missing from the
-        # mirror even though the orig tarball arrived; what matters is the tarball.
-        proc = subprocess.run(
-            ["apt-get", "source", "--download-only", f"{src.debian}={src.debian_version}"],
-            cwd=cache,
-            capture_output=True,
-            text=True,
-            timeout=1800,
-            check=False,
-        )
-        if not list(cache.glob(pattern)):
-            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-4:])
-            pytest.skip(
-                f"apt-get could not fetch {src.debian}={src.debian_version} (add a deb-src entry "
-                f"for a suite that has it, then apt-get update):\n{tail}"
-            )
-    tarball = min(cache.glob(pattern))
-    shutil.rmtree(dest, ignore_errors=True)
-    dest.mkdir(parents=True)
-    with tarfile.open(tarball) as tf:
-        if hasattr(tarfile, "data_filter"):
-            tf.extractall(dest, filter="data")
-        else:  # pragma: no cover - Python without extraction filters
-            tf.extractall(dest)  # noqa: S202 - a Debian archive apt verified
-    tops = [p.name for p in dest.iterdir() if p.is_dir()]
-    assert len(tops) == 1, tops
-    done.write_text(tops[0])
-    return dest / tops[0]
-
-
 @pytest.fixture(scope="module")
 def trees() -> dict[str, Path]:
-    return {name: _fetch(src) for name, src in SOURCES.items()}
+    return {name: upstream_tree(src.debian, src.debian_version) for name, src in SOURCES.items()}
 
 
 def _tree_version(tree: Path) -> Version:
