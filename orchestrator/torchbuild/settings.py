@@ -90,6 +90,12 @@ class Settings:
     find_links: tuple[str, ...] = _setting(
         (), _split_urls, "Directories or pages of wheels to look in, like pip's --find-links."
     )
+    compiler_cache: str = _setting(
+        "auto",
+        _opt_str,
+        "Compiler cache for builds: auto (ccache, else sccache), none, ccache, sccache, or a "
+        "shared cache URL (redis://HOST:PORT, http://...).",
+    )
     #: Which source set each value: "flag", "env:NAME", "file:PATH" or "default".
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 

@@ -76,6 +76,8 @@ class Rendered:
     notes: tuple[str, ...]
     layers: tuple[str, ...]
     tool_env: Mapping[str, str] = field(default_factory=dict)
+    #: The variables that carry the job count (they change how fast, not what is built).
+    jobs_env: tuple[str, ...] = ()
 
 
 class _State:
@@ -300,6 +302,7 @@ def render(
         notes=tuple(state.notes),
         layers=tuple(r.label for r in recipes),
         tool_env=tool_env,
+        jobs_env=jobs_env,
     )
 
 

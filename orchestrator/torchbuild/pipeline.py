@@ -1,0 +1,685 @@
+"""`torchbuild wheel`'s work after the plan: fetch what fits, build the rest, publish all.
+
+For each planned package, in dependency order (torch first):
+
+* ``cached``: the wheelhouse already has a fitting wheel; nothing to do.
+* ``prebuilt``: the index's file is downloaded, its sha256 checked, and added.
+* ``build``: source fetched and verified, recipe rendered, build key computed. A wheel with the
+  same key in the wheelhouse ends it there. Otherwise the kept build directory is prepared
+  (or resumed), the build environment made, the recipe's command run under the compiler cache
+  with the jobs model (halved after an OOM kill), and the wheel repaired, verified in a fresh
+  environment and only then published.
+
+Packages without a recipe of their own (torch extensions, any PEP 517 project given with
+``--source``) go through the generic recipe after the torch family, in the order given; a
+later one builds against the wheels of earlier ones when its build requirements name them.
+Finally the run-time dependencies of the whole set are downloaded into the wheelhouse too, so
+it can install the set with no other index.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import email.parser
+import os
+import platform
+import re
+import shutil
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from . import __version__, elf, matrix, run, sources, venvs, verify
+from .build.compiler_cache import find_compiler_cache
+from .build.key import BuildKey, build_key
+from .build.runner import run_build
+from .build.workdir import BuildDir
+from .downloads import download
+from .errors import BuildError, InputError, ToolchainError
+from .patches import apply_series
+from .recipes import render_package
+from .recipes import to_json as recipe_json
+from .repair import RepairRequest, clean_version, repair
+from .wheelhouse import Wheelhouse
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from .plan import Decision, Plan
+    from .recipes import Rendered
+    from .target import Target
+    from .venvs import Installer, Venv
+
+__all__ = ["Outcome", "Producer", "Wanted", "WheelOptions"]
+
+TORCH = "torch"
+
+
+@dataclass(frozen=True)
+class WheelOptions:
+    wheelhouse: Path
+    cache_dir: Path
+    python: Path
+    installer: Installer
+    jobs: int | None = None
+    verbose: bool = False
+    cli_env: Mapping[str, str] = field(default_factory=dict)
+    recipe_dirs: tuple[Path, ...] = ()
+    compiler_cache: str = "auto"
+    offline: bool = False
+    #: What the plan wants: "cpu" builds render without the target's CUDA toolkit, so a
+    #: machine that has nvcc but no GPU (or --cuda none) builds CPU wheels.
+    variant: str = "cpu"
+    with_deps: bool = True
+    timeout: float = 60.0
+    cert: str | None = None
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """A package without a recipe of its own, to build from a source the user gave."""
+
+    name: str
+    version: str | None  # pinned with NAME==V, else read from the source
+    source: sources.SourceRequest
+
+
+@dataclass(frozen=True)
+class Outcome:
+    project: str
+    version: str
+    action: str  # cached | prebuilt | built | installed
+    wheel: str | None
+    detail: str
+    seconds: float = 0.0
+    build: Mapping[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "project": self.project,
+            "version": self.version,
+            "action": self.action,
+            "wheel": self.wheel,
+            "detail": self.detail,
+            "seconds": round(self.seconds, 3),
+            "build": dict(self.build) if self.build else None,
+        }
+
+
+@dataclass(frozen=True)
+class _Against:
+    """What a build compiles against: wheel files to install, or the interpreter's own torch."""
+
+    wheels: tuple[Path, ...] = ()
+    inherit_site: bool = False
+    identity: Mapping[str, str] = field(default_factory=dict)
+    provided: tuple[str, ...] = ()  # sonames those packages bring at run time
+
+
+def _sonames_in_wheel(wheel: Path) -> tuple[str, ...]:
+    names = {e.soname or Path(e.path).name for e in elf.wheel_elfs(wheel)}
+    return tuple(sorted(n for n in names if ".so" in n))
+
+
+def _sonames_in_dir(root: Path) -> tuple[str, ...]:
+    return tuple(sorted({p.name for p in root.rglob("*.so*") if p.is_file()}))
+
+
+def _requires_dist(wheel: Path) -> list[Requirement]:
+    with zipfile.ZipFile(wheel) as zf:
+        meta = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
+        msg = email.parser.Parser().parsestr(zf.read(meta).decode("utf-8", "replace"))
+    out = []
+    for text in msg.get_all("Requires-Dist") or []:
+        name = _req_name(text)
+        if name is not None:
+            out.append(Requirement(text))
+    return out
+
+
+def _pyproject_build_requires(tree: Path) -> list[str]:
+    path = tree / "pyproject.toml"
+    if not path.is_file():
+        return ["setuptools>=40.8.0"]  # PEP 517's fallback for a tree without pyproject.toml
+    from .resources import load_toml
+
+    data = load_toml(path)
+    system = data.get("build-system") or {}
+    reqs = system.get("requires")
+    return [str(r) for r in reqs] if isinstance(reqs, list) else []
+
+
+_IMPORTS_TORCH = re.compile(r"^\s*(?:import\s+torch\b|from\s+torch[\s.])", re.MULTILINE)
+
+
+def _tree_facts(tree: Path) -> tuple[list[str], str | None]:
+    requires = _pyproject_build_requires(tree)
+    setup = tree / "setup.py"
+    imports_torch = setup.is_file() and _IMPORTS_TORCH.search(
+        setup.read_text(encoding="utf-8", errors="replace")
+    )
+    if imports_torch and not any(_req_name(r) == TORCH for r in requires):
+        requires.append(TORCH)
+    return requires, _version_from_tree(tree)
+
+
+def _version_from_tree(tree: Path) -> str | None:
+    path = tree / "pyproject.toml"
+    if path.is_file():
+        from .resources import load_toml
+
+        project = load_toml(path).get("project") or {}
+        if isinstance(project.get("version"), str):
+            return str(project["version"])
+    pkg_info = tree / "PKG-INFO"
+    if pkg_info.is_file():
+        msg = email.parser.Parser().parsestr(pkg_info.read_text(encoding="utf-8", errors="replace"))
+        return msg.get("Version")
+    return None
+
+
+class Producer:
+    """Carries one target's run: the wheels produced so far, the wheelhouse, the caches."""
+
+    def __init__(
+        self,
+        target: Target,
+        options: WheelOptions,
+        console: Console,
+        *,
+        user_sources: Mapping[str, sources.SourceRequest] | None = None,
+        note: Callable[[str], None] | None = None,
+    ) -> None:
+        self.target = target
+        self.options = options
+        self.console = console
+        self.user_sources = dict(user_sources or {})
+        self.wheelhouse = Wheelhouse(options.wheelhouse)
+        self.produced: dict[str, Path] = {}  # canonical project -> wheel in the wheelhouse
+        self.outcomes: list[Outcome] = []
+        self._note = note or (lambda _text: None)
+        self._installed_torch: Any = None
+
+    # -- the run ---------------------------------------------------------------------------
+
+    def run(self, plan: Plan | None, wanted: Sequence[Wanted] = ()) -> list[Outcome]:
+        """Produce every planned package, then the others; raise on the first failure."""
+        if plan is not None:
+            if plan.resolution.torch_role == "installed":
+                self._installed_torch = plan.installed
+            for decision in plan.decisions:
+                self.outcomes.append(self._decision(decision))
+        for item in wanted:
+            self.outcomes.append(self._generic(item))
+        if self.options.with_deps and self.produced:
+            self._dependencies()
+        return self.outcomes
+
+    def _decision(self, d: Decision) -> Outcome:
+        started = time.monotonic()
+        name = canonicalize_name(d.name)
+        if d.action == "cached":
+            assert d.wheel is not None
+            self.produced[name] = self.wheelhouse.project_dir(name) / d.wheel.filename
+            return Outcome(d.name, str(d.version), "cached", d.wheel.filename, d.reason)
+        if d.action == "prebuilt":
+            assert d.wheel is not None
+            path = self._fetch_prebuilt(d.wheel.url, d.wheel.filename, d.wheel.sha256)
+            self.produced[name] = path
+            seconds = time.monotonic() - started
+            return Outcome(d.name, str(d.version), "prebuilt", path.name, d.wheel.url, seconds)
+        request = self.user_sources.get(name) or self._upstream(d)
+        return self._build(d.name, str(d.version), request, family=True)
+
+    def _generic(self, item: Wanted) -> Outcome:
+        return self._build(item.name, item.version, item.source, family=False)
+
+    # -- prebuilt --------------------------------------------------------------------------
+
+    def _fetch_prebuilt(self, url: str, filename: str, sha256: str | None) -> Path:
+        self._note(f"downloading {filename}")
+        tmp = Path(tempfile.mkdtemp(prefix="download-", dir=self._scratch()))
+        try:
+            dest = tmp / filename
+            download(url, dest, sha256=sha256, timeout=self.options.timeout, cert=self.options.cert)
+            return self.wheelhouse.add(dest, origin=f"prebuilt {url}").path
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _scratch(self) -> Path:
+        path = self.options.cache_dir / "tmp"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    # -- building --------------------------------------------------------------------------
+
+    def _upstream(self, d: Decision) -> sources.SourceRequest:
+        spec = matrix.load_matrix().sources.get(canonicalize_name(d.name))
+        if spec is None:
+            raise InputError(
+                f"no upstream source is known for {d.name}",
+                hint=f"give one: --source {d.name}=/path/to/tree-or-tarball",
+            )
+        tag = spec.tag.format(version=d.version)
+        return sources.upstream_request(d.name, str(d.version), spec.git, tag, spec.submodules)
+
+    def _against(self, name: str, tree_requires: Sequence[str] = ()) -> _Against:
+        """What ``name`` compiles against: this run's torch, or the interpreter's own."""
+        needs_torch = name != TORCH and (
+            name in matrix.PACKAGES or any(_req_name(r) == TORCH for r in tree_requires)
+        )
+        wheels: list[Path] = []
+        identity: dict[str, str] = {}
+        provided: list[str] = []
+        inherit_site = False
+        if needs_torch:
+            torch_wheel = self.produced.get(TORCH)
+            if torch_wheel is not None:
+                wheels.append(torch_wheel)
+                identity[TORCH] = f"{torch_wheel.name} sha256:{_sha256(torch_wheel)}"
+                provided.extend(_sonames_in_wheel(torch_wheel))
+            elif self._installed_torch is not None or self._probe_torch() is not None:
+                installed = self._installed_torch or self._probe_torch()
+                inherit_site = True
+                identity[TORCH] = f"installed {installed.version} at {installed.location}"
+                if installed.location:
+                    provided.extend(_sonames_in_dir(Path(installed.location) / "lib"))
+            else:
+                raise InputError(
+                    f"{name} builds against torch, and there is none to build against",
+                    hint=f"add torch to the command (`torchbuild wheel torch {name} ...`) or "
+                    f"install torch into {self.options.python}",
+                )
+        for req in tree_requires:
+            dep = _req_name(req)
+            if dep and dep != TORCH and dep in self.produced:
+                wheels.append(self.produced[dep])
+                identity[dep] = f"{self.produced[dep].name} sha256:{_sha256(self.produced[dep])}"
+        return _Against(tuple(wheels), inherit_site, identity, tuple(provided))
+
+    def _probe_torch(self) -> Any:
+        from .plan import probe_installed_torch
+
+        if self._installed_torch is None:
+            self._installed_torch = probe_installed_torch(self.target, timeout=60.0)
+        return self._installed_torch
+
+    def _render(self, name: str, version: str, jobs: int | None) -> Rendered:
+        target = self.target
+        if self.options.variant != "cuda" and target.cuda is not None:
+            target = dataclasses.replace(target, cuda=None)
+        return render_package(
+            name,
+            version,
+            target,
+            extra_dirs=self.options.recipe_dirs,
+            cli_env=self.options.cli_env,
+            jobs=jobs,
+        )
+
+    def _compilers(self, rendered: Rendered) -> dict[str, str | None]:
+        tc = self.target.toolchain
+        out: dict[str, str | None] = {
+            "cc": f"{tc.cc.path} {tc.cc.version}" if tc.cc else None,
+            "cxx": f"{tc.cxx.path} {tc.cxx.version}" if tc.cxx else None,
+        }
+        if rendered.variant == "cuda":
+            cuda = self.target.cuda
+            out["nvcc"] = f"{cuda.nvcc} {cuda.toolkit}" if cuda else None
+        return out
+
+    def _check_buildable(self, what: str) -> None:
+        if self.target.origin != "host":
+            raise InputError(
+                f"building {what} for {self.target.origin} on this machine needs "
+                "cross-compiling, which this command does not do",
+                hint="run `torchbuild wheel` on the device itself, or use prebuilt wheels only",
+            )
+        tc = self.target.toolchain
+        if tc.cxx is None and tc.cc is None:
+            raise ToolchainError(
+                f"no C/C++ compiler was found to build {what}",
+                hint="install one (Debian: apt-get install g++), or point CC/CXX at it",
+            )
+
+    def _build(
+        self, name: str, version: str | None, request: sources.SourceRequest, *, family: bool
+    ) -> Outcome:
+        started = time.monotonic()
+        canonical = canonicalize_name(name)
+        what = f"{name} {version}" if version else name
+        self._check_buildable(what)
+        self._note(f"getting the source of {what}")
+        source = sources.fetch(
+            request,
+            cache_dir=self.options.cache_dir,
+            offline=self.options.offline,
+            timeout=self.options.timeout,
+        )
+        tree_requires: list[str] = []
+        if not family:
+            tree_requires, found = self._peek(source)
+            version = version or found or "0"
+        assert version is not None
+        the_version: str = version
+        rendered = self._render(canonical, the_version, self.options.jobs)
+        against = self._against(canonical, tree_requires)
+        key = build_key(
+            rendered,
+            source={"digest": source.digest, "distro_patches": list(source.distro_patches)},
+            target=self.target,
+            compilers=self._compilers(rendered),
+            against=against.identity,
+            requirements=[*rendered.build_requires, *tree_requires],
+            ignore_env=rendered.jobs_env,
+        )
+        hit = self._by_key(canonical, key)
+        if hit is not None:
+            self.produced[canonical] = hit
+            return Outcome(
+                name,
+                version,
+                "cached",
+                hit.name,
+                f"the wheelhouse has the wheel of this exact build (key {key.short})",
+                time.monotonic() - started,
+            )
+        bdir = BuildDir(self.options.cache_dir / "builds", canonical, version, key)
+        with bdir.locked():
+            resumed = bdir.prepare(lambda dest: self._fill(source, rendered, dest))
+            venv = self._build_env(rendered, tree_requires, against)
+            cache = find_compiler_cache(
+                self.options.compiler_cache,
+                cache_dir=self.options.cache_dir / "compiler-cache",
+                base_dir=bdir.path,
+                compilers=self._compiler_names(),
+            )
+            result = run_build(
+                bdir,
+                lambda jobs: self._render(canonical, the_version, jobs),
+                venv,
+                jobs=rendered.jobs,
+                cache=cache,
+                console=self.console,
+                verbose=self.options.verbose,
+                resumed=resumed,
+            )
+            published = self._finish(
+                the_version, rendered, source, key, against, result.wheel, family=family
+            )
+        self.produced[canonical] = published
+        version = published.name.split("-")[1]
+        detail = f"built in {result.seconds:.0f} s with {result.jobs} job(s)"
+        if result.attempts > 1:
+            retries = result.attempts - 1
+            detail += f" after {retries} out-of-memory retr{'ies' if retries > 1 else 'y'}"
+        if result.cache is not None and result.cache.rate() is not None:
+            detail += f"; compiler cache hit rate {result.cache.rate():.0%}"
+        return Outcome(
+            name,
+            version,
+            "built",
+            published.name,
+            detail,
+            time.monotonic() - started,
+            {
+                "key": key.digest,
+                "log": str(result.log),
+                "jobs": result.jobs,
+                "attempts": result.attempts,
+                "resumed": result.resumed,
+                "build_dir": str(bdir.path),
+                "compiler_cache": None
+                if result.cache is None
+                else {"hits": result.cache.hits, "misses": result.cache.misses},
+            },
+        )
+
+    def _peek(self, source: sources.Source) -> tuple[list[str], str | None]:
+        """A generic project's build requirements and static version, read before building.
+
+        A setup.py that imports torch needs torch at build time even when its pyproject.toml
+        (if any) does not say so; torch is then added to the requirements, so the build gets
+        the torch of this run or of the target interpreter.
+        """
+        if source.kind == "dir":
+            return _tree_facts(source.path)
+        tmp = Path(tempfile.mkdtemp(prefix="peek-", dir=self._scratch()))
+        try:
+            sources.materialize(source, tmp / "tree")
+            return _tree_facts(tmp / "tree")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _compiler_names(self) -> list[str]:
+        tc = self.target.toolchain
+        names = ["cc", "c++", "gcc", "g++"]
+        names += [Path(tool.path).name for tool in (tc.cc, tc.cxx) if tool is not None]
+        # setuptools runs the compiler the interpreter was built with, by that name (Debian's
+        # x86_64-linux-gnu-gcc): it must go through the cache too.
+        facts = venvs.interpreter_facts(self.options.python)
+        for var in ("cc", "cxx"):
+            words = facts.get(var, "").split()
+            if words:
+                names.append(Path(words[0]).name)
+        return list(dict.fromkeys(names))
+
+    def _fill(self, source: sources.Source, rendered: Rendered, dest: Path) -> None:
+        sources.materialize(source, dest)
+        if rendered.patches:
+            self._note(f"applying {len(rendered.patches)} patch(es)")
+            apply_series(dest, rendered.patches)
+
+    def _build_env(
+        self, rendered: Rendered, tree_requires: Sequence[str], against: _Against
+    ) -> Venv:
+        reqs: list[str] = []
+        for text in rendered.build_requires:
+            name = _req_name(text)
+            # A recipe's cmake/ninja pin is met by the system's tools when they satisfy it
+            # (the build finds them on PATH); PyPI's are installed only when they do not.
+            if name in ("cmake", "ninja") and self._system_tool_satisfies(name, text):
+                continue
+            reqs.append(text)
+        # The project's own [build-system] requirements are installed as declared: `build
+        # --no-isolation` checks them as installed distributions.
+        reqs.extend(tree_requires)
+        reqs = [r for r in reqs if _req_name(r) != TORCH and _req_name(r) not in self.produced]
+        reqs = list(dict.fromkeys(reqs))
+        key_extra = dict(against.identity)
+        return venvs.cached_venv(
+            self.options.cache_dir / "envs",
+            self.options.python,
+            self.options.installer,
+            [*reqs, *map(str, against.wheels)],
+            inherit_site=against.inherit_site,
+            key_extra=key_extra,
+        )
+
+    def _system_tool_satisfies(self, name: str, text: str) -> bool:
+        tool = getattr(self.target.toolchain, name, None)
+        if tool is None or not tool.version:
+            return False
+        try:
+            return Requirement(text).specifier.contains(tool.version, prereleases=True)
+        except (InvalidRequirement, InvalidVersion):
+            return False
+
+    def _by_key(self, project: str, key: BuildKey) -> Path | None:
+        marker = f"key={key.digest}"
+        for entry in self.wheelhouse.find(project):
+            if marker in entry.origin.split():
+                return self.wheelhouse.project_dir(project) / entry.filename
+        return None
+
+    def _finish(
+        self,
+        version: str,
+        rendered: Rendered,
+        source: sources.Source,
+        key: BuildKey,
+        against: _Against,
+        built: Path,
+        *,
+        family: bool,
+    ) -> Path:
+        """Repair, verify, publish: only a wheel that passed all three reaches the index."""
+        scratch = Path(tempfile.mkdtemp(prefix="repair-", dir=self._scratch()))
+        try:
+            raw_version = built.name.split("-")[1]
+            clean = str(version) if family else clean_version(raw_version)
+            local = self._local_label(rendered, against, family)
+            provenance = {
+                "torchbuild": __version__,
+                "build_key": key.digest,
+                "key_inputs": dict(key.inputs),
+                "source": source.provenance(),
+                "recipe": recipe_json(rendered),
+                "compilers": self._compilers(rendered),
+                "against": dict(against.identity),
+                "cuda": {
+                    "toolkit": self.target.cuda.toolkit if self.target.cuda else None,
+                    "arch_list": rendered.env.get("TORCH_CUDA_ARCH_LIST"),
+                }
+                if rendered.variant == "cuda"
+                else None,
+                "built_by": f"torchbuild {__version__} on {platform.machine()}",
+            }
+            self._note(f"repairing {built.name}")
+            repaired = repair(
+                built,
+                scratch,
+                RepairRequest(
+                    version=clean,
+                    local=local,
+                    arch=self.target.arch,
+                    provided=against.provided,
+                    provenance=provenance,
+                ),
+            )
+            self._note(f"verifying {repaired.path.name} in a fresh environment")
+            companions = list(against.wheels)
+            for req in _requires_dist(repaired.path):
+                dep = canonicalize_name(req.name)
+                if dep in self.produced and self.produced[dep] not in companions:
+                    companions.append(self.produced[dep])
+            cuda = self.target.cuda
+            verify.verify_wheel(
+                repaired.path,
+                python=self.options.python,
+                installer=self.options.installer,
+                companions=companions,
+                inherit_site=against.inherit_site,
+                smoke=rendered.smoke,
+                cuda_arch_list=rendered.env.get("TORCH_CUDA_ARCH_LIST")
+                if rendered.variant == "cuda"
+                else None,
+                cuobjdump=elf.find_cuobjdump(
+                    Path(cuda.nvcc).parent.parent if cuda and cuda.nvcc else None
+                ),
+                provided_projects=list(against.identity),
+                work=self._scratch(),
+            )
+            origin = f"built key={key.digest} from {source.description}"
+            return self.wheelhouse.add(repaired.path, origin=origin).path
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _local_label(self, rendered: Rendered, against: _Against, family: bool) -> str | None:
+        if not family and not against.identity.get(TORCH):
+            return None  # a plain extension is not a torch variant
+        from .variants import cuda_label, sm
+
+        cuda = self.target.cuda
+        if rendered.variant == "cuda" and cuda and cuda.toolkit:
+            caps = sorted(
+                {
+                    a.upper().replace("+PTX", "")
+                    for a in _arch_items(rendered.env.get("TORCH_CUDA_ARCH_LIST"))
+                },
+                key=_cap_order,
+            )
+            return cuda_label(cuda.toolkit) + "".join("." + sm(c).replace("_", "") for c in caps)
+        return "cpu"
+
+    # -- dependencies ----------------------------------------------------------------------
+
+    def _dependencies(self) -> None:
+        """Download the set's run-time dependencies into the wheelhouse (offline installs).
+
+        Only what the set's wheels require and the set itself does not provide: a torch that
+        lives in the target interpreter (not in the wheelhouse) is left out, or pip would
+        fetch some other torch from the index.
+        """
+        provided = set(self.produced)
+        if self._installed_torch is not None:
+            provided.add(TORCH)
+        wanted: list[str] = []
+        for wheel in self.produced.values():
+            for req in _requires_dist(wheel):
+                if canonicalize_name(req.name) in provided:
+                    continue
+                if req.marker is not None and "extra" in str(req.marker):
+                    continue
+                wanted.append(str(req))
+        wanted = list(dict.fromkeys(wanted))
+        if not wanted:
+            return
+        self._note(f"collecting the set's run-time dependencies: {', '.join(wanted)}")
+        tools = venvs.cached_venv(
+            self.options.cache_dir / "envs", self.options.python, self.options.installer, ["pip"]
+        )
+        tmp = Path(tempfile.mkdtemp(prefix="deps-", dir=self._scratch()))
+        try:
+            args = [str(tools.python), "-m", "pip", "download", "--dest", str(tmp)]
+            args += ["--only-binary=:all:", "--disable-pip-version-check", "--no-input"]
+            args += list(self.options.installer.index_args)
+            args += wanted
+            done = run.capture(args, timeout=3600.0, env={**os.environ, "PIP_NO_INPUT": "1"})
+            if not done.ok:
+                tail = (done.stderr or done.stdout).strip().splitlines()[-1:]
+                raise BuildError(
+                    f"cannot collect the set's dependencies: {' '.join(tail)}",
+                    hint="the built wheels are in the wheelhouse; run with --no-deps to skip "
+                    "this step, or fix the index configuration",
+                )
+            for wheel in sorted(tmp.glob("*.whl")):
+                if canonicalize_name(wheel.name.split("-", 1)[0]) not in provided:
+                    self.wheelhouse.add(wheel, origin="dependency of the set")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _arch_items(text: str | None) -> list[str]:
+    return [a for a in (text or "").replace(",", ";").replace(" ", ";").split(";") if a]
+
+
+def _cap_order(cap: str) -> tuple[int, ...]:
+    return tuple(int(p) if p.isdigit() else 0 for p in cap.split("."))
+
+
+def _req_name(text: str) -> str | None:
+    try:
+        return canonicalize_name(Requirement(text).name)
+    except InvalidRequirement:
+        return None
+
+
+def _sha256(path: Path) -> str:
+    from .recipes.load import sha256_of
+
+    return sha256_of(path)
+
+
+def parse_version(text: str | None) -> Version | None:
+    try:
+        return Version(text) if text else None
+    except InvalidVersion:
+        return None

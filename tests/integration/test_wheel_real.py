@@ -1,0 +1,221 @@
+"""`torchbuild wheel` on real upstream trees: torchaudio 2.6.0 and torchvision 0.21.0 from their
+Debian source tarballs, against the CPU torch 2.13.0 that `pip install torch==2.13.0` gives here
+(an explicit --ignore-matrix: the matrix pairs them with torch 2.6), then installed with pip into
+a new environment and run. And the same torchvision build inside a 1800 MiB memory cgroup, where
+two compile jobs get a compiler killed: once sized by the memory model, once with --jobs 2
+forced so that the kill happens and torchbuild resumes with fewer jobs.
+
+Slow (minutes each); `pytest --run-slow --run-network` runs them, as .ci/run does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from debsrc import download
+
+pytestmark = [pytest.mark.integration, pytest.mark.network, pytest.mark.slow]
+
+TORCHBUILD = Path(sys.executable).with_name("torchbuild")
+MEMORY_ROOT = Path("/sys/fs/cgroup/memory")
+
+
+@pytest.fixture(scope="module")
+def torch_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An interpreter with torch 2.13.0 (CPU) installed, as a user's would be."""
+    venv = tmp_path_factory.mktemp("torch-env") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    done = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "torch==2.13.0", "numpy"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"torch 2.13.0 cannot be installed here: {done.stderr[-300:]}")
+    return python
+
+
+def _tarball(debian: str, version: str) -> Path:
+    folder = download(debian, version)
+    upstream = version.rsplit("-", 1)[0]
+    found = sorted(folder.glob(f"{debian}_{upstream}.orig.tar.*"))
+    if not found:
+        pytest.skip(f"no orig tarball of {debian} {version} could be downloaded")
+    return found[0]
+
+
+def _wheel(
+    args: list[str], home: Path, *, prefix: list[str] | None = None, timeout: float = 2400
+) -> dict:
+    env = dict(os.environ)
+    env.update(TORCHBUILD_CACHE_DIR=str(home / "cache"), TORCHBUILD_WHEELHOUSE=str(home / "wh"))
+    done = subprocess.run(
+        [*(prefix or []), str(TORCHBUILD), "wheel", *args, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    return json.loads(done.stdout)
+
+
+def _fresh_install_and_run(home: Path, torch_python: Path, project: str, code: str) -> str:
+    """pip installs ``project`` from the wheelhouse into a new venv beside torch, runs code."""
+    venv = home / f"use-{project}"
+    subprocess.run(
+        [str(torch_python), "-m", "venv", "--system-site-packages", str(venv)], check=True
+    )
+    wheels = sorted((home / "wh" / "simple" / project).glob("*.whl"))
+    assert len(wheels) == 1, wheels
+    subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", str(wheels[0])],
+        check=True,
+        capture_output=True,
+    )
+    done = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=home,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_torchaudio_from_debian_source(tmp_path: Path, torch_python: Path) -> None:
+    tarball = _tarball("pytorch-audio", "2.6.0-1")
+    out = _wheel(
+        [
+            "torchaudio==2.6.0",
+            "--python",
+            str(torch_python),
+            "--ignore-matrix",
+            "--source",
+            f"torchaudio={tarball}",
+        ],
+        tmp_path,
+    )
+    row = next(r for r in out["packages"] if r["project"] == "torchaudio")
+    assert row["action"] == "built"
+    assert row["wheel"].startswith("torchaudio-2.6.0+cpu-cp3")
+    printed = _fresh_install_and_run(
+        tmp_path,
+        torch_python,
+        "torchaudio",
+        "import torch, torchaudio.functional as F\n"
+        "x = torch.randn(2, 800)\n"
+        "y = F.lfilter(x, torch.tensor([1.0, -0.5]), torch.tensor([0.5, 0.5]))\n"
+        "assert y.shape == x.shape\n"
+        "print(torchaudio.__version__)\n",
+    )
+    assert printed.strip() == "2.6.0+cpu"
+
+
+TORCHVISION_SMOKE = (
+    "import torch, torchvision\n"
+    "from torchvision.ops import nms\n"
+    "keep = nms(torch.tensor([[0., 0., 10., 10.], [1., 1., 11., 11.]]), torch.tensor([.9, .8]), .5)\n"
+    "assert keep.tolist() == [0]\n"
+    "print(torchvision.__version__)\n"
+)
+
+
+def _torchvision_args(torch_python: Path) -> list[str]:
+    tarball = _tarball("pytorch-vision", "0.21.0-3")
+    return [
+        "torchvision==0.21.0",
+        "--python",
+        str(torch_python),
+        "--ignore-matrix",
+        "--source",
+        f"torchvision={tarball}",
+    ]
+
+
+def test_torchvision_from_debian_source(tmp_path: Path, torch_python: Path) -> None:
+    out = _wheel(_torchvision_args(torch_python), tmp_path)
+    row = next(r for r in out["packages"] if r["project"] == "torchvision")
+    assert row["action"] == "built"
+    printed = _fresh_install_and_run(tmp_path, torch_python, "torchvision", TORCHVISION_SMOKE)
+    assert printed.strip() == "0.21.0+cpu"
+
+
+# -- out of memory, for real -------------------------------------------------------------------
+
+
+def _own_memory_cgroup() -> Path | None:
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            folder = MEMORY_ROOT / path.lstrip("/")
+            return folder if (folder / "memory.limit_in_bytes").is_file() else None
+    return None
+
+
+@pytest.fixture
+def small_board(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A child memory cgroup limited to 1800 MiB: the command prefix that runs inside it."""
+    parent = _own_memory_cgroup()
+    if parent is None or not os.access(parent, os.W_OK):
+        pytest.skip("no writable cgroup v1 memory controller here")
+    group = parent / f"torchbuild-test-{os.getpid()}-{tmp_path.name}"
+    group.mkdir()
+    try:
+        (group / "memory.limit_in_bytes").write_text(str(1800 * 1024 * 1024))
+        swap = group / "memory.memsw.limit_in_bytes"
+        if swap.exists():  # no swap escape either
+            swap.write_text(str(1800 * 1024 * 1024))
+        prefix = ["sh", "-c", f'echo $$ > {group}/cgroup.procs && exec "$@"', "sh"]
+        yield prefix, group
+    finally:
+        # Everything in it has exited with the command; an empty group can be removed.
+        for _ in range(50):
+            try:
+                group.rmdir()
+                break
+            except OSError:
+                time.sleep(0.2)
+
+
+def test_torchvision_in_1800_mib_by_the_memory_model(
+    tmp_path: Path, torch_python: Path, small_board: tuple[list[str], Path]
+) -> None:
+    prefix, group = small_board
+    out = _wheel(_torchvision_args(torch_python), tmp_path, prefix=prefix)
+    row = next(r for r in out["packages"] if r["project"] == "torchvision")
+    assert row["action"] == "built"
+    assert row["build"]["jobs"] == 1  # detection read the cgroup's limit, the model gave 1
+    assert row["build"]["attempts"] == 1
+    assert int((group / "memory.max_usage_in_bytes").read_text()) <= 1800 * 1024 * 1024
+
+
+def test_torchvision_in_1800_mib_with_two_jobs_forced(
+    tmp_path: Path, torch_python: Path, small_board: tuple[list[str], Path]
+) -> None:
+    prefix, group = small_board
+    out = _wheel([*_torchvision_args(torch_python), "--jobs", "2"], tmp_path, prefix=prefix)
+    row = next(r for r in out["packages"] if r["project"] == "torchvision")
+    assert row["action"] == "built"
+    assert row["build"]["attempts"] >= 2, row  # a compiler was killed and the build resumed
+    assert row["build"]["jobs"] == 1
+    assert "out-of-memory" in row["detail"]
+    assert int((group / "memory.failcnt").read_text()) > 0  # the limit really was hit
+    log = Path(row["build"]["log"]).parent
+    logs = [p.read_text(errors="replace") for p in log.glob("build-*.log")]
+    assert any("Killed signal terminated program" in text for text in logs)
