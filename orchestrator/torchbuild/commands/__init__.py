@@ -7,7 +7,9 @@ from .doctor import doctor
 from .index import index
 from .plan import plan
 from .recipes import recipes
+from .root import root
+from .wheel import wheel
 
 __all__ = ["COMMANDS"]
 
-COMMANDS = [detect, plan, doctor, index, recipes]
+COMMANDS = [detect, plan, wheel, doctor, index, recipes, root]
