@@ -210,3 +210,172 @@ def test_not_a_python_interpreter(tmp_path: Path, cache_dir: Path) -> None:
     done = tb([*_cext(), "--python", "/bin/true"], cache_dir, tmp_path / "wh")
     assert done.returncode == 3, done.stderr
     assert "not a Python interpreter" in done.stderr
+
+
+def _nvcc() -> Path | None:
+    nvcc = Path("/usr/local/cuda/bin/nvcc")
+    return nvcc if nvcc.is_file() else None
+
+
+@pytest.mark.skipif(_nvcc() is None, reason="no CUDA toolkit at /usr/local/cuda")
+def test_cuda_extension_for_sm87_is_checked_for_sm87_code(tmp_path: Path, cache_dir: Path) -> None:
+    from torchbuild.elf import find_cuobjdump
+
+    if find_cuobjdump(Path("/usr/local/cuda")) is None:
+        pytest.skip("no cuobjdump (install nvidia-cuda-cuobjdump)")
+    wheelhouse = tmp_path / "wh"
+    args = [
+        "wheel",
+        "tbfix-cuda",
+        "--source",
+        f"tbfix-cuda={PROJECTS / 'tbfix-cuda'}",
+        "--cuda",
+        "13.0",
+        "--env",
+        "TORCH_CUDA_ARCH_LIST=8.7",
+        "--no-deps",
+        "--json",
+    ]
+    out = _json(tb(args, cache_dir, wheelhouse, CUDACXX=str(_nvcc())))
+    (row,) = out["packages"]
+    assert row["action"] == "built"
+    (wheel,) = _wheels(wheelhouse)
+    assert _provenance(wheel)["cuda"]["arch_list"] == "8.7"
+    # Verification listed the GPU code; check it here too, independently.
+    from torchbuild.elf import cuda_architectures
+
+    unpacked = tmp_path / "unpacked"
+    with zipfile.ZipFile(wheel) as zf:
+        zf.extractall(unpacked)
+    found: set[str] = set()
+    for so in unpacked.rglob("*.so"):
+        found |= set(cuda_architectures(so, find_cuobjdump(Path("/usr/local/cuda"))))
+    assert "sm_87" in found
+
+
+def test_cuda_build_missing_the_asked_architecture_is_not_published(
+    tmp_path: Path, cache_dir: Path
+) -> None:
+    """A project that ignores TORCH_CUDA_ARCH_LIST (here: hard-coded to sm_90) fails
+    verification when sm_87 was asked for, and nothing reaches the wheelhouse."""
+    if _nvcc() is None:
+        pytest.skip("no CUDA toolkit at /usr/local/cuda")
+    from torchbuild.elf import find_cuobjdump
+
+    if find_cuobjdump(Path("/usr/local/cuda")) is None:
+        pytest.skip("no cuobjdump (install nvidia-cuda-cuobjdump)")
+    import shutil
+
+    tree = tmp_path / "tbfix-cuda"
+    shutil.copytree(PROJECTS / "tbfix-cuda", tree)
+    cmake = tree / "CMakeLists.txt"
+    text = cmake.read_text()
+    assert 'set(_tbfix_arch_list "$ENV{TORCH_CUDA_ARCH_LIST}")' in text
+    cmake.write_text(text.replace('"$ENV{TORCH_CUDA_ARCH_LIST}"', '"9.0"'))
+    wheelhouse = tmp_path / "wh"
+    args = [
+        "wheel",
+        "tbfix-cuda",
+        "--source",
+        f"tbfix-cuda={tree}",
+        "--cuda",
+        "13.0",
+        "--env",
+        "TORCH_CUDA_ARCH_LIST=8.7",
+        "--no-deps",
+    ]
+    done = tb(args, cache_dir, wheelhouse, CUDACXX=str(_nvcc()))
+    assert done.returncode == 9, done.stderr
+    assert "sm_87" in done.stderr
+    assert not wheelhouse.exists() or not _wheels(wheelhouse)
+
+
+def _tarball_of(project: Path, dest: Path) -> Path:
+    import tarfile
+
+    out = dest / f"{project.name}-1.0.0.tar.gz"
+    with tarfile.open(out, "w:gz") as tf:
+        tf.add(project, arcname=f"{project.name}-1.0.0")
+    return out
+
+
+def test_tarball_with_a_wrong_sha256_is_refused(tmp_path: Path, cache_dir: Path) -> None:
+    tarball = _tarball_of(PROJECTS / "tbfix-cext", tmp_path)
+    wheelhouse = tmp_path / "wh"
+    done = tb(
+        ["wheel", "tbfix-cext", "--source", f"tbfix-cext={tarball}#sha256={'0' * 64}"],
+        cache_dir,
+        wheelhouse,
+    )
+    assert done.returncode == 7, done.stderr
+    assert "sha256" in done.stderr
+    assert done.stderr.count("\n") == 2  # one error line, one hint line
+    assert not _wheels(wheelhouse) if wheelhouse.exists() else True
+
+
+def test_patch_that_does_not_apply_stops_before_building(tmp_path: Path, cache_dir: Path) -> None:
+    import hashlib
+
+    recipes = tmp_path / "recipes"
+    patch_dir = recipes / "patches" / "tbfix-cext" / "1.0"
+    patch_dir.mkdir(parents=True)
+    patch = patch_dir / "0001-change-nothing-that-exists.patch"
+    patch.write_text(
+        "--- a/csrc/does_not_exist.cpp\n+++ b/csrc/does_not_exist.cpp\n"
+        "@@ -1,1 +1,1 @@\n-int old;\n+int new_;\n"
+    )
+    digest = hashlib.sha256(patch.read_bytes()).hexdigest()
+    (recipes / "generic.toml").write_text(
+        '[recipe]\nformat = 1\npackage = "*"\n\n'
+        "[[patches]]\n"
+        f'file = "tbfix-cext/1.0/{patch.name}"\n'
+        f'sha256 = "{digest}"\n'
+        'reason = "a test patch for a file the tree does not have"\n'
+        'upstream = "local"\n'
+        'versions = ">=0"\n'
+    )
+    wheelhouse = tmp_path / "wh"
+    done = tb(
+        [*_cext(), "--recipe-dir", str(recipes)],
+        cache_dir,
+        wheelhouse,
+    )
+    assert done.returncode == 7, done.stderr
+    assert "0001-change-nothing-that-exists.patch" in done.stderr
+    assert not _wheels(wheelhouse) if wheelhouse.exists() else True
+
+
+def test_no_compiler_is_a_toolchain_error(tmp_path: Path, cache_dir: Path) -> None:
+    # Only the venv's bin on PATH: no cc, c++, gcc or g++ to be found.
+    done = tb(_cext(), cache_dir, tmp_path / "wh", PATH=str(TORCHBUILD.parent))
+    assert done.returncode == 5, done.stderr
+    assert "compiler" in done.stderr
+    assert not (tmp_path / "wh").exists() or not _wheels(tmp_path / "wh")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
+def test_full_wheelhouse_disk_leaves_the_index_as_it_was(tmp_path: Path, cache_dir: Path) -> None:
+    wheelhouse = tmp_path / "wh"
+    wheelhouse.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", str(wheelhouse)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr!r}")
+    try:
+        done = tb(_cext()[:-1], cache_dir, wheelhouse)
+        assert done.returncode == 10, done.stderr
+        assert "No space left" in done.stderr or "space" in done.stderr
+        assert not list(wheelhouse.rglob("*.whl"))
+        verify = subprocess.run(
+            [str(TORCHBUILD), "index", "verify", "--wheelhouse", str(wheelhouse)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+        assert "damaged" not in verify.stderr
+    finally:
+        subprocess.run(["umount", str(wheelhouse)], check=False)

@@ -394,8 +394,10 @@ def test_disk_full_mid_add_leaves_a_consistent_wheelhouse(wh, src, monkeypatch):
         wh.add(make_wheel(src, "demo", "2.0"), origin="t")
     assert info.value.exit_code == 10
     monkeypatch.undo()
-    # The wheel was in place when the manifest write failed: recovery completed the add.
-    assert [e.name.version.public for e in wh.find("demo")] == ["2.0", "1.0"]
+    # The wheel was in place when the manifest write failed: the failed add was undone, so
+    # the wheelhouse is exactly as it was before it.
+    assert [e.name.version.public for e in wh.find("demo")] == ["1.0"]
+    assert not (wh.project_dir("demo") / "demo-2.0-py3-none-any.whl").exists()
     assert not any(wh.pending_dir.iterdir())
     assert_consistent(wh)
 

@@ -276,9 +276,22 @@ class Wheelhouse:
             self._commit(project, entries, root_changed=len(entries) == 1)
             intent.unlink()
         except Exception:
-            # Leave the wheelhouse as consistent as the failure allows, then report the failure.
-            with contextlib.suppress(Exception):
-                self._recover_locked()
+            # A live failure (a full disk, say) is undone, so the wheelhouse is exactly as it
+            # was: the wheel is removed first, which also frees the space the rest needs. If
+            # even that fails, the intent stays and the next writer's recovery settles it.
+            try:
+                if not adopt:
+                    unlink_quiet(final)
+                unlink_quiet(self.project_dir(project) / f"{filename}.metadata")
+                entries.pop(filename, None)
+                self._commit(project, entries, root_changed=True)
+                if not entries:  # the project's directory was made for this add
+                    with contextlib.suppress(OSError):
+                        self.project_dir(project).rmdir()
+                intent.unlink()
+            except Exception:  # noqa: BLE001 - the original error is the one to report
+                with contextlib.suppress(Exception):
+                    self._recover_locked()
             raise
         return AddResult(entry, added=True, path=final)
 
