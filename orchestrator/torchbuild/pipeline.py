@@ -73,6 +73,8 @@ class WheelOptions:
     cli_env: Mapping[str, str] = field(default_factory=dict)
     recipe_dirs: tuple[Path, ...] = ()
     compiler_cache: str = "auto"
+    #: distcc hosts (DISTCC_HOSTS syntax) to spread compiles over; None: compile locally.
+    distcc_hosts: str | None = None
     offline: bool = False
     #: What the plan wants: "cpu" builds render without the target's CUDA toolkit, so a
     #: machine that has nvcc but no GPU (or --cuda none) builds CPU wheels.

@@ -96,6 +96,12 @@ class Settings:
         "Compiler cache for builds: auto (ccache, else sccache), none, ccache, sccache, or a "
         "shared cache URL (redis://HOST:PORT, http://...).",
     )
+    distcc_hosts: str | None = _setting(
+        None,
+        _opt_str,
+        "distcc hosts to spread compiles over, in DISTCC_HOSTS syntax (e.g. 'localhost/2 "
+        "build1/8'); unset: compile locally.",
+    )
     #: Which source set each value: "flag", "env:NAME", "file:PATH" or "default".
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 

@@ -167,6 +167,12 @@ def _summary_table(outcomes: Sequence[Outcome]) -> Table:
     help="Compiler cache (default auto: ccache, else sccache, when installed).",
 )
 @click.option(
+    "--distcc-hosts",
+    default=None,
+    metavar="HOSTS",
+    help="Spread compiles over these distcc hosts (DISTCC_HOSTS syntax).",
+)
+@click.option(
     "--installer",
     type=click.Choice(["auto", "uv", "pip"]),
     default="auto",
@@ -196,6 +202,7 @@ def wheel(
     env_pairs: tuple[str, ...],
     recipe_dir: tuple[Path, ...],
     compiler_cache: str | None,
+    distcc_hosts: str | None,
     installer: str,
     no_deps: bool,
 ) -> None:
@@ -274,6 +281,7 @@ def wheel(
         cli_env=_env_pairs(env_pairs),
         recipe_dirs=tuple(recipe_dir),
         compiler_cache=compiler_cache or settings.compiler_cache or "auto",
+        distcc_hosts=distcc_hosts or settings.distcc_hosts,
         offline=settings.offline,
         variant=need_for(target, cuda).kind,
         with_deps=not no_deps,
