@@ -246,6 +246,10 @@ class Producer:
     # -- prebuilt --------------------------------------------------------------------------
 
     def _fetch_prebuilt(self, url: str, filename: str, sha256: str | None) -> Path:
+        project = canonicalize_name(filename.split("-", 1)[0])
+        for entry in self.wheelhouse.find(project):
+            if entry.filename == filename and (sha256 is None or entry.sha256 == sha256):
+                return self.wheelhouse.project_dir(project) / filename  # another target's
         self._note(f"downloading {filename}")
         tmp = Path(tempfile.mkdtemp(prefix="download-", dir=self._scratch()))
         try:
@@ -254,6 +258,9 @@ class Producer:
             return self.wheelhouse.add(dest, origin=f"prebuilt {url}").path
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+    def _platform_args(self) -> list[str]:
+        return [] if self.target.origin == "host" else _foreign_args(self.target)
 
     def _scratch(self) -> Path:
         path = self.options.cache_dir / "tmp"
@@ -338,6 +345,17 @@ class Producer:
         return out
 
     def _check_buildable(self, what: str) -> None:
+        if self.options.variant == "cuda" and not (self.target.cuda and self.target.cuda.toolkit):
+            raise ToolchainError(
+                f"a CUDA build of {what} needs a CUDA toolkit on {self.target.origin}, and it "
+                "has none"
+                + (
+                    " (NVIDIA ships no CUDA for 32-bit ARM)"
+                    if self.target.arch.startswith("armv")
+                    else ""
+                ),
+                hint="build for the CPU with --cuda none, or install the CUDA toolkit there",
+            )
         if self.target.origin != "host":
             raise InputError(
                 f"building {what} for {self.target.origin} on this machine needs "
@@ -643,6 +661,7 @@ class Producer:
             args = [str(tools.python), "-m", "pip", "download", "--dest", str(tmp)]
             args += ["--only-binary=:all:", "--disable-pip-version-check", "--no-input"]
             args += list(self.options.installer.index_args)
+            args += self._platform_args()
             args += wanted
             done = run.capture(args, timeout=3600.0, env={**os.environ, "PIP_NO_INPUT": "1"})
             if not done.ok:
@@ -657,6 +676,19 @@ class Producer:
                     self.wheelhouse.add(wheel, origin="dependency of the set")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _foreign_args(target: Target) -> list[str]:
+    """pip download's flags for another machine's tags (a preset or a profile)."""
+    from .tags import tag_set
+
+    tagset = tag_set(target)
+    args = [f"--platform={p}" for p in tagset.platforms]
+    assert target.python is not None  # tag_set raised otherwise
+    major_minor = ".".join(target.python.version.split(".")[:2])
+    args += [f"--python-version={major_minor}", f"--implementation={tagset.interpreter[:2]}"]
+    args += [f"--abi={tagset.abi}", "--abi=abi3", "--abi=none"]
+    return args
 
 
 def _arch_items(text: str | None) -> list[str]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import signal
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
@@ -20,9 +22,10 @@ from ..indexes import client_for
 from ..matrix import PACKAGES, parse_request
 from ..pipeline import Outcome, Producer, Wanted, WheelOptions
 from ..plan import make_plan, plan_json, probe_installed_torch
+from ..target import Libc, Target
 from ..variants import need_for
 from ..venvs import find_installer, interpreter_facts
-from ._common import json_option, target_option
+from ._common import json_option
 from .plan import index_options, where_pip_looks
 
 if TYPE_CHECKING:
@@ -103,37 +106,86 @@ def _terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _plan_table(plan: Plan | None, wanted: Sequence[Wanted]) -> Table:
+@dataclass(frozen=True)
+class _Job:
+    """One target's share of the run: what it is, its plan, and how to build for it."""
+
+    label: str
+    target: Target
+    plan: Plan | None
+    options: WheelOptions | None
+    error: TorchbuildError | None = None
+
+
+def _plan_table(jobs: Sequence[_Job], wanted: Sequence[Wanted]) -> Table:
+    many = len(jobs) > 1
     table = Table(title="plan", title_justify="left", box=None, pad_edge=False)
+    if many:
+        table.add_column("target", no_wrap=True)
     table.add_column("package", no_wrap=True)
     table.add_column("version", no_wrap=True)
     table.add_column("action", no_wrap=True)
     table.add_column("why")
     colours = {"cached": "green", "prebuilt": "cyan", "build": "yellow"}
-    for d in plan.decisions if plan else ():
-        colour = colours.get(d.action, "white")
-        table.add_row(d.name, str(d.version), f"[{colour}]{d.action}[/]", escape(d.reason))
-    for w in wanted:
-        table.add_row(
-            w.name, w.version or "?", "[yellow]build[/]", escape(f"from {w.source.location}")
-        )
+    for job in jobs:
+        lead = [escape(job.label)] if many else []
+        if job.error is not None:
+            table.add_row(*lead, "-", "-", "[red]failed[/]", escape(job.error.message))
+            continue
+        for d in job.plan.decisions if job.plan else ():
+            colour = colours.get(d.action, "white")
+            table.add_row(
+                *lead, d.name, str(d.version), f"[{colour}]{d.action}[/]", escape(d.reason)
+            )
+        for w in wanted:
+            table.add_row(
+                *lead,
+                w.name,
+                w.version or "?",
+                "[yellow]build[/]",
+                escape(f"from {w.source.location}"),
+            )
     return table
 
 
-def _summary_table(outcomes: Sequence[Outcome]) -> Table:
+def _summary_table(rows: Sequence[tuple[str, Outcome]], many: bool) -> Table:
     table = Table(title="wheelhouse", title_justify="left", box=None, pad_edge=False)
+    if many:
+        table.add_column("target", no_wrap=True)
     table.add_column("package", no_wrap=True)
     table.add_column("done", no_wrap=True)
     table.add_column("wheel", overflow="fold")
     table.add_column("detail")
-    for o in outcomes:
-        table.add_row(o.project, o.action, escape(o.wheel or "-"), escape(o.detail))
+    for label, o in rows:
+        lead = [escape(label)] if many else []
+        table.add_row(*lead, o.project, o.action, escape(o.wheel or "-"), escape(o.detail))
     return table
+
+
+class TargetsFailedError(TorchbuildError):
+    """Some targets of a multi-target run failed; the others finished. The exit code is the
+    first failure's."""
+
+    def __init__(self, failures: Sequence[tuple[str, TorchbuildError]], total: int) -> None:
+        first = failures[0][1]
+        names = "; ".join(f"{label}: {err.message}" for label, err in failures)
+        super().__init__(
+            f"{len(failures)} of {total} targets failed ({names})",
+            hint=first.hint or "see the messages above",
+        )
+        self.exit_code = first.exit_code
 
 
 @click.command()
 @click.argument("packages", nargs=-1, required=True, metavar="PKG[SPEC]...")
-@target_option
+@click.option(
+    "--target",
+    "target_specs",
+    multiple=True,
+    metavar="NAME|FILE",
+    help="A preset, a profile from `detect --json`, or `host` (repeatable: plan all, then "
+    "build each); default: this machine.",
+)
 @json_option
 @index_options
 @click.option(
@@ -186,7 +238,7 @@ def _summary_table(outcomes: Sequence[Outcome]) -> Table:
 def wheel(
     ctx: click.Context,
     packages: tuple[str, ...],
-    target_spec: str | None,
+    target_specs: tuple[str, ...],
     as_json: bool,
     cuda: str,
     index_url: str | None,
@@ -224,31 +276,151 @@ def wheel(
             )
         wanted.append(Wanted(name, version, given[name]))
 
-    settings, target, pip, where = where_pip_looks(
-        target_spec, index_url, extra_index_url, find_links, offline
-    )
+    specs: list[str | None] = list(dict.fromkeys(target_specs)) or [None]
+    many = len(specs) > 1
+    common = {
+        "packages": family,
+        "given": given,
+        "python": python,
+        "wheelhouse": wheelhouse,
+        "cuda": cuda,
+        "ignore_matrix": ignore_matrix,
+        "index": (index_url, extra_index_url, find_links, offline),
+        "build": {
+            "jobs": jobs,
+            "verbose": bool((ctx.find_root().obj or {}).get("verbose")),
+            "cli_env": _env_pairs(env_pairs),
+            "recipe_dirs": tuple(recipe_dir),
+            "compiler_cache": compiler_cache,
+            "distcc_hosts": distcc_hosts,
+            "installer": installer,
+            "with_deps": not no_deps,
+        },
+    }
+    jobs_: list[_Job] = []
+    for spec in specs:
+        try:
+            jobs_.append(_prepare(spec, **common))  # type: ignore[arg-type]
+        except TorchbuildError as exc:  # noqa: PERF203 - one target's failure is reported
+            if not many:
+                raise
+            jobs_.append(_Job(spec or "this machine", _no_target(), None, None, exc))
+    out = ui.err_console if as_json else ui.console
+    if dry_run:
+        if as_json:
+            ui.print_json(
+                {
+                    "version": JSON_VERSION,
+                    "targets": [
+                        {
+                            "target": j.label,
+                            "plan": plan_json(j.plan) if j.plan else None,
+                            "error": j.error.message if j.error else None,
+                        }
+                        for j in jobs_
+                    ],
+                    "others": [{"name": w.name, "source": w.source.location} for w in wanted],
+                }
+            )
+        else:
+            ui.console.print(_plan_table(jobs_, wanted))
+        if any(j.error for j in jobs_):
+            raise TargetsFailedError([(j.label, j.error) for j in jobs_ if j.error], len(jobs_))
+        return
+
+    if not as_json:
+        out.print(_plan_table(jobs_, wanted))
+    rows: list[tuple[str, Outcome]] = []
+    failures = [(j.label, j.error) for j in jobs_ if j.error is not None]
+    with _terminate_as_interrupt():
+        for job in jobs_:
+            if job.error is not None or job.options is None:
+                continue
+            if many:
+                out.print(f"[bold]{escape(job.label)}[/]")
+            producer = Producer(
+                job.target,
+                job.options,
+                out,
+                user_sources=given,
+                note=lambda text: out.print(f"[dim]{escape(text)}[/]"),
+            )
+            try:
+                producer.run(job.plan, wanted)
+            except TorchbuildError as exc:
+                # One target failing does not stop the others; the summary says which and why.
+                if not many:
+                    rows.extend((job.label, o) for o in producer.outcomes)
+                    if rows:
+                        out.print(_summary_table(rows, many))
+                    raise
+                ui.err_console.print(f"[red]error:[/] {escape(job.label)}: {escape(exc.message)}")
+                failures.append((job.label, exc))
+            except KeyboardInterrupt:
+                rows.extend((job.label, o) for o in producer.outcomes)
+                if rows:
+                    out.print(_summary_table(rows, many))
+                raise
+            rows.extend((job.label, o) for o in producer.outcomes)
+    wheelhouse_dir = next((j.options.wheelhouse for j in jobs_ if j.options), None)
+    if as_json:
+        ui.print_json(
+            {
+                "version": JSON_VERSION,
+                "wheelhouse": str(wheelhouse_dir) if wheelhouse_dir else None,
+                "packages": [{"target": label, **o.to_json()} for label, o in rows],
+                "failed": [{"target": label, "error": e.message} for label, e in failures],
+            }
+        )
+    else:
+        out.print(_summary_table(rows, many))
+        if wheelhouse_dir is not None:
+            out.print(
+                f"\ninstall with: torchbuild index config  [dim](wheelhouse {wheelhouse_dir})[/]"
+            )
+    if failures:
+        raise TargetsFailedError(failures, len(jobs_))
+
+
+def _no_target() -> Target:
+    return Target(os="linux", arch="unknown", libc=Libc("glibc", None), python=None)
+
+
+def _prepare(
+    spec: str | None,
+    *,
+    packages: Sequence[Request],
+    given: dict[str, sources.SourceRequest],
+    python: Path | None,
+    wheelhouse: Path | None,
+    cuda: str,
+    ignore_matrix: bool,
+    index: tuple[str | None, tuple[str, ...], tuple[str, ...], bool],
+    build: dict[str, Any],
+) -> _Job:
+    """Detect or load one target and plan for it ("host": this machine, as with no --target)."""
+    label = spec or "this machine"
+    if spec == "host":
+        spec = None
+    settings, target, pip, where = where_pip_looks(spec, *index)
     if wheelhouse is not None:
         settings = dataclasses.replace(
             settings, wheelhouse=wheelhouse, sources={**settings.sources, "wheelhouse": "flag"}
         )
     interpreter = python.expanduser().absolute() if python else None
-    if interpreter is not None:
+    if interpreter is not None and not spec:
         facts = interpreter_facts(interpreter)
-        if not target_spec:
-            target = detect.detect_host(settings, python_executable=facts["executable"])
+        target = detect.detect_host(settings, python_executable=facts["executable"])
     exe = target.python.executable if target.python and target.python.executable else None
     run_python = interpreter or (Path(exe) if exe else None)
-    if run_python is None:
-        raise InputError("the target's Python interpreter is not known", hint="pass --python PATH")
-
     plan = None
-    if family:
+    if packages:
         installed = None
-        if "torch" not in {r.name for r in family}:
+        if "torch" not in {r.name for r in packages}:
             installed = probe_installed_torch(target, timeout=max(settings.probe_timeout, 10.0))
         plan = make_plan(
             target,
-            family,
+            packages,
             sources=where,
             client=client_for(settings, pip),
             cuda=cuda,
@@ -258,62 +430,23 @@ def wheel(
         )
         for warning in plan.warnings:
             ui.warn(warning)
-    if dry_run:
-        if as_json:
-            ui.print_json(
-                {
-                    "version": JSON_VERSION,
-                    "plan": plan_json(plan) if plan else None,
-                    "others": [{"name": w.name, "source": w.source.location} for w in wanted],
-                }
-            )
-        else:
-            ui.console.print(_plan_table(plan, wanted))
-        return
-
+    # A preset or profile names no interpreter on this machine: its prebuilt wheels are still
+    # fetched (dependencies resolved for its tags); its builds need cross-compiling.
+    run_python = run_python or Path(sys.executable)
     options = WheelOptions(
         wheelhouse=settings.wheelhouse_dir,
         cache_dir=settings.cache_path,
         python=run_python,
-        installer=_installer_args(where, settings.offline, installer),
-        jobs=jobs,
-        verbose=bool((ctx.find_root().obj or {}).get("verbose")),
-        cli_env=_env_pairs(env_pairs),
-        recipe_dirs=tuple(recipe_dir),
-        compiler_cache=compiler_cache or settings.compiler_cache or "auto",
-        distcc_hosts=distcc_hosts or settings.distcc_hosts,
+        installer=_installer_args(where, settings.offline, build["installer"]),
+        jobs=build["jobs"],
+        verbose=build["verbose"],
+        cli_env=build["cli_env"],
+        recipe_dirs=build["recipe_dirs"],
+        compiler_cache=build["compiler_cache"] or settings.compiler_cache or "auto",
+        distcc_hosts=build["distcc_hosts"] or settings.distcc_hosts,
         offline=settings.offline,
         variant=need_for(target, cuda).kind,
-        with_deps=not no_deps,
+        with_deps=build["with_deps"],
         cert=pip.cert,
     )
-    out = ui.err_console if as_json else ui.console
-    if not as_json:
-        out.print(_plan_table(plan, wanted))
-    producer = Producer(
-        target,
-        options,
-        out,
-        user_sources=given,
-        note=lambda text: out.print(f"[dim]{escape(text)}[/]"),
-    )
-    try:
-        with _terminate_as_interrupt():
-            outcomes = producer.run(plan, wanted)
-    except (TorchbuildError, KeyboardInterrupt):
-        if producer.outcomes:
-            out.print(_summary_table(producer.outcomes))
-        raise
-    if as_json:
-        ui.print_json(
-            {
-                "version": JSON_VERSION,
-                "wheelhouse": str(options.wheelhouse),
-                "packages": [o.to_json() for o in outcomes],
-            }
-        )
-    else:
-        out.print(_summary_table(outcomes))
-        out.print(
-            f"\ninstall with: torchbuild index config  [dim](wheelhouse {options.wheelhouse})[/]"
-        )
+    return _Job(label, target, plan, options)
