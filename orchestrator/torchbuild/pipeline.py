@@ -220,7 +220,10 @@ class Producer:
                 self.outcomes.append(self._decision(decision))
         for item in wanted:
             self.outcomes.append(self._generic(item))
-        if self.options.with_deps and self.produced:
+        # When every wheel was already there, so were their dependencies (an earlier run
+        # collected them): an all-cached run stays a quick no-op.
+        fresh = any(o.action in ("prebuilt", "built") for o in self.outcomes)
+        if self.options.with_deps and self.produced and fresh:
             self._dependencies()
         return self.outcomes
 
