@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .errors import NetworkError, SourceError
 
-__all__ = ["download"]
+__all__ = ["download", "fetch_to"]
 
 CHUNK = 1 << 20
 
@@ -31,20 +31,31 @@ def _open(url: str, timeout: float, cert: str | None) -> object:
     return Path(url).open("rb")
 
 
+def fetch_to(url: str, dest: Path, *, timeout: float, cert: str | None = None) -> str:
+    """Copy ``url`` (http(s), file:// or a path) into the new file ``dest``; return its sha256.
+
+    Network and file errors propagate as urllib/OS errors: callers word them for their case.
+    """
+    digest = hashlib.sha256()
+    with _open(url, timeout, cert) as src, dest.open("xb") as out:  # type: ignore[attr-defined]
+        while True:
+            chunk = src.read(CHUNK)
+            if not chunk:
+                break
+            digest.update(chunk)
+            out.write(chunk)
+    return digest.hexdigest()
+
+
 def download(
     url: str, dest: Path, *, sha256: str | None, timeout: float = 60.0, cert: str | None = None
 ) -> str:
     """Fetch ``url`` to ``dest`` (written as ``dest.part`` then renamed); return its sha256."""
     part = dest.with_name(dest.name + ".part")
-    digest = hashlib.sha256()
+    if part.exists():
+        part.unlink()
     try:
-        with _open(url, timeout, cert) as src, part.open("wb") as out:  # type: ignore[attr-defined]
-            while True:
-                chunk = src.read(CHUNK)
-                if not chunk:
-                    break
-                digest.update(chunk)
-                out.write(chunk)
+        got = fetch_to(url, part, timeout=timeout, cert=cert)
     except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
         if part.exists():
             part.unlink()
@@ -58,7 +69,6 @@ def download(
         if part.exists():
             part.unlink()
         raise
-    got = digest.hexdigest()
     if sha256 and got != sha256.lower():
         part.unlink()
         raise SourceError(

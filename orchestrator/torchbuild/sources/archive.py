@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from ..downloads import fetch_to
 from ..errors import NetworkError, SourceError
 from . import cache
 from .model import Source, SourceRequest, redact
@@ -244,15 +245,8 @@ def _unchanged(source: Path, hashed: str, copied: str) -> None:
 
 def _download(url: str, dest: Path, timeout: float) -> str:
     host = urlsplit(url).hostname or url
-    digest = hashlib.sha256()
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response, dest.open("xb") as out:  # noqa: S310 - http(s) only, checked by is_url
-            while True:
-                chunk = response.read(_CHUNK)
-                if not chunk:
-                    break
-                digest.update(chunk)
-                out.write(chunk)
+        return fetch_to(url, dest, timeout=timeout)
     except urllib.error.HTTPError as exc:
         raise SourceError(
             f"downloading {redact(url)} failed: HTTP {exc.code} {exc.reason}",
@@ -265,7 +259,6 @@ def _download(url: str, dest: Path, timeout: float) -> str:
             hint="check the network, or download the file elsewhere and pass "
             "--source PKG=/path/to/it",
         ) from None
-    return digest.hexdigest()
 
 
 def _source(request: SourceRequest, path: Path, sha: str, name: str) -> Source:

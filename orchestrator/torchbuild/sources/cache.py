@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from filelock import FileLock, Timeout
 
 from ..errors import SourceError
+from ..wheelhouse.fsutil import pid_alive
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -68,16 +69,6 @@ def remove_quiet(path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def sweep_dead_temps(directory: Path) -> None:
     """Remove temporary entries in ``directory`` whose writing process has died."""
     try:
@@ -88,7 +79,7 @@ def sweep_dead_temps(directory: Path) -> None:
         if not name.startswith(TEMP_PREFIX):
             continue
         pid = name[len(TEMP_PREFIX) :].split("-", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
             remove_quiet(directory / name)
 
 
