@@ -11,6 +11,7 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 
 from .. import ui
+from ..cross.cli import sysroot as sysroot_command
 from ._common import json_option
 
 if TYPE_CHECKING:
@@ -249,3 +250,7 @@ def install_self(directory: Path, as_json: bool) -> None:
             markup=False,
             soft_wrap=True,
         )
+
+
+# `root sysroot`: a cross-compiling sysroot made from Debian's packages (see torchbuild.cross).
+root.add_command(sysroot_command)

@@ -1,0 +1,286 @@
+"""The environment that makes a host build emit a target's wheel.
+
+What each build system reads, found by building the fixture projects:
+
+- CMake: a toolchain file (``CMAKE_TOOLCHAIN_FILE`` in the environment, read by CMake 3.21 and
+  newer when the command line names none) with the cross compilers, ``CMAKE_SYSROOT`` and
+  searches confined to the sysroot. Projects whose minimum CMake policy version is 4.1 or newer
+  (CMP0190) refuse to look for a Python interpreter together with its development files when
+  cross-compiling unless ``CMAKE_CROSSCOMPILING_EMULATOR`` is set: the emulator is QEMU with
+  the sysroot as its library prefix, and the interpreter is the target's own, in the sysroot.
+- scikit-build-core: the wheel's platform tag from ``_PYTHON_HOST_PLATFORM``, the extension
+  suffix (``SKBUILD_SOABI``) from ``SETUPTOOLS_EXT_SUFFIX``; the interpreter and ABI tags from
+  the running Python, which is why the host Python must be the target's minor version. It
+  passes the host Python's include directory to CMake as an initial cache; the ``-D`` options
+  in ``SKBUILD_CMAKE_ARGS`` come later on CMake's command line and replace them.
+- setuptools: ``_PYTHON_HOST_PLATFORM`` for the wheel tag, ``SETUPTOOLS_EXT_SUFFIX`` for the
+  file names, ``CC``/``CXX``/``LDSHARED``/``LDCXXSHARED`` for the compilers, and the target's
+  headers through ``CPPFLAGS`` (which comes before the host's include directory).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .. import run
+from ..errors import InputError, ToolchainError
+from .arches import CrossArch, cross_arch
+from .cuda import CudaCross, find_cuda_cross
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from pathlib import Path
+
+    from ..target import Target
+    from .sysroot import Sysroot
+
+__all__ = [
+    "Compilers",
+    "CrossSetup",
+    "cross_setup",
+    "find_compilers",
+    "host_python_version",
+    "render_toolchain",
+]
+
+
+@dataclass(frozen=True)
+class Compilers:
+    """The host's cross tools for one target machine."""
+
+    cc: Path
+    cxx: Path
+    ar: Path | None
+    ranlib: Path | None
+    strip: Path | None
+
+
+@dataclass(frozen=True)
+class CrossSetup:
+    """Everything a build needs to produce the target's wheel on this machine."""
+
+    #: the variables to add to the build's environment (nothing else of it is needed)
+    env: Mapping[str, str]
+    toolchain_file: Path  #: the generated CMake toolchain file
+    platform_tag: str  #: ``linux_aarch64``: what the build tags; repair proves the manylinux level
+    ext_suffix: str  #: ``.cpython-311-aarch64-linux-gnu.so``
+    #: the ``-D`` options also in ``SKBUILD_CMAKE_ARGS``, for builds that run CMake themselves
+    cmake_args: tuple[str, ...]
+    #: QEMU and its options, set as ``CMAKE_CROSSCOMPILING_EMULATOR``; ``None`` without one
+    emulator: tuple[str, ...] | None
+    compilers: Compilers
+    cuda: CudaCross | None = None
+
+
+def find_compilers(names: CrossArch, path: str | None = None) -> Compilers:
+    """The cross GCC for ``names`` on ``PATH``; a clear error naming the packages when absent."""
+    prefix = names.gnu_prefix
+    cc = run.which(f"{prefix}gcc", path)
+    cxx = run.which(f"{prefix}g++", path)
+    if cc is None or cxx is None:
+        missing = f"{prefix}gcc" if cc is None else f"{prefix}g++"
+        raise ToolchainError(
+            f"no cross compiler for {names.arch}: {missing} is not on PATH",
+            hint=f"apt-get install {' '.join(names.gcc_packages)}",
+        )
+    return Compilers(
+        cc=cc,
+        cxx=cxx,
+        ar=run.which(f"{prefix}ar", path),
+        ranlib=run.which(f"{prefix}ranlib", path),
+        strip=run.which(f"{prefix}strip", path),
+    )
+
+
+def host_python_version(python: Path) -> str:
+    """``3.11`` for a CPython on this machine; raises when it cannot be run."""
+    code = "import sys; print(sys.implementation.name, '%d.%d' % sys.version_info[:2])"
+    done = run.probe([str(python), "-c", code], timeout=60)
+    if done is None or not done.ok or len(done.stdout.split()) != 2:
+        raise ToolchainError(
+            f"cannot run the build's Python {python}",
+            hint="give a working Python of the target's version (--python PATH)",
+        )
+    implementation, version = done.stdout.split()
+    if implementation != "cpython":
+        raise ToolchainError(
+            f"{python} is {implementation}; cross builds need CPython",
+            hint="give a CPython of the target's version (--python PATH)",
+        )
+    return version
+
+
+def _cmake_str(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$") + '"'
+
+
+def render_toolchain(
+    names: CrossArch,
+    sysroot: Path,
+    compilers: Compilers,
+    *,
+    emulator: Sequence[str] | None = None,
+    find_roots: Sequence[Path] = (),
+    cuda: CudaCross | None = None,
+) -> str:
+    """The text of the CMake toolchain file for one target and sysroot."""
+    roots = ";".join(str(p) for p in (sysroot, *find_roots))
+    lines = [
+        f"# torchbuild: cross-compiling for {names.arch} against {sysroot}",
+        "# Written by torchbuild for each build; changes here are overwritten.",
+        "set(CMAKE_SYSTEM_NAME Linux)",
+        f"set(CMAKE_SYSTEM_PROCESSOR {names.cmake_processor})",
+        f"set(CMAKE_LIBRARY_ARCHITECTURE {names.multiarch})",
+        f"set(CMAKE_SYSROOT {_cmake_str(str(sysroot))})",
+        f"set(CMAKE_C_COMPILER {_cmake_str(str(compilers.cc))})",
+        f"set(CMAKE_CXX_COMPILER {_cmake_str(str(compilers.cxx))})",
+        f"set(CMAKE_FIND_ROOT_PATH {_cmake_str(roots)})",
+        "# Programs run on this machine; libraries, headers and packages are the target's.",
+        "set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)",
+        "set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)",
+        "set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)",
+        "set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)",
+    ]
+    if compilers.ar is not None:
+        lines.append(f'set(CMAKE_AR {_cmake_str(str(compilers.ar))} CACHE FILEPATH "")')
+    if compilers.ranlib is not None:
+        lines.append(f'set(CMAKE_RANLIB {_cmake_str(str(compilers.ranlib))} CACHE FILEPATH "")')
+    if emulator:
+        lines.append(f"set(CMAKE_CROSSCOMPILING_EMULATOR {_cmake_str(';'.join(emulator))})")
+    if cuda is not None:
+        lines += [
+            f"set(CMAKE_CUDA_COMPILER {_cmake_str(str(cuda.nvcc))})",
+            f"set(CMAKE_CUDA_HOST_COMPILER {_cmake_str(str(compilers.cxx))})",
+        ]
+        if cuda.in_sysroot:
+            # FindCUDAToolkit looks for targets/<name> beside the host's nvcc only; the
+            # target's files in the sysroot are named directly.
+            lines.append(f"set(CUDAToolkit_TARGET_DIR {_cmake_str(str(cuda.target_dir))})")
+    return "\n".join(lines) + "\n"
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _python_args(sysroot: Sysroot, interpreter: Path | None) -> list[str]:
+    args: list[str] = []
+    soabi = sysroot.ext_suffix[1:].rsplit(".", 1)[0]
+    for prefix in ("Python", "Python3"):
+        args.append(f"-D{prefix}_INCLUDE_DIR={sysroot.python_include}")
+        args.append(f"-D{prefix}_SOABI={soabi}")
+        if interpreter is not None:
+            args.append(f"-D{prefix}_EXECUTABLE={interpreter}")
+    # The classic FindPythonLibs spelling, which older projects (and torch) still read.
+    args.append(f"-DPYTHON_INCLUDE_DIR={sysroot.python_include}")
+    return args
+
+
+def cross_setup(
+    target: Target,
+    sysroot: Sysroot,
+    *,
+    workdir: Path,
+    host_python: Path,
+    find_roots: Sequence[Path] = (),
+    emulate: bool = True,
+    path: str | None = None,
+) -> CrossSetup:
+    """The cross environment for building ``target``'s wheels against ``sysroot``.
+
+    ``host_python`` is the build's interpreter on this machine and must have the target's
+    Python minor version. ``find_roots`` are further directories CMake may find packages in
+    (the built torch's own CMake files, for torchvision). ``emulate`` runs the target's Python
+    under QEMU where CMake asks for an interpreter (only when QEMU and the sysroot's Python
+    are both there). ``path`` is the ``PATH`` searched for the tools (default: this process's).
+    """
+    names = cross_arch(target.arch)
+    if sysroot.arch != names.arch:
+        raise InputError(
+            f"the sysroot {sysroot.path} is for {sysroot.arch}, the target is {names.arch}",
+            hint="give a sysroot made for the target's machine",
+        )
+    if target.python is not None:
+        wanted = ".".join(target.python.version.split(".")[:2])
+        if wanted != sysroot.python_version:
+            raise InputError(
+                f"the target runs Python {wanted}, the sysroot has headers for "
+                f"Python {sysroot.python_version}",
+                hint="use a sysroot of the target's distribution release (its python3-dev)",
+            )
+    host_version = host_python_version(host_python)
+    if host_version != sysroot.python_version:
+        raise ToolchainError(
+            f"the build's Python {host_python} is {host_version}, the target's is "
+            f"{sysroot.python_version}: the wheel's tags and extension names come from it",
+            hint=f"build with a Python {sysroot.python_version} on this machine (--python PATH)",
+        )
+    compilers = find_compilers(names, path)
+    emulator: tuple[str, ...] | None = None
+    qemu = run.which(f"qemu-{names.qemu}-static", path) if emulate else None
+    if qemu is not None and sysroot.python is not None:
+        emulator = (str(qemu), "-L", str(sysroot.path))
+    cuda = find_cuda_cross(target, sysroot)
+
+    toolchain = workdir.absolute() / f"toolchain-{names.arch}.cmake"
+    _write(
+        toolchain,
+        render_toolchain(
+            names,
+            sysroot.path,
+            compilers,
+            emulator=emulator,
+            find_roots=find_roots,
+            cuda=cuda,
+        ),
+    )
+    cmake_args = tuple(_python_args(sysroot, sysroot.python if emulator else None))
+    root = str(sysroot.path)
+    env = {
+        "CMAKE_TOOLCHAIN_FILE": str(toolchain),
+        "CC": str(compilers.cc),
+        "CXX": str(compilers.cxx),
+        "LDSHARED": shlex.join([str(compilers.cc), "-shared", f"--sysroot={root}"]),
+        "LDCXXSHARED": shlex.join([str(compilers.cxx), "-shared", f"--sysroot={root}"]),
+        # setuptools puts CPPFLAGS before its own -I of the host Python's headers.
+        "CPPFLAGS": shlex.join([f"--sysroot={root}", f"-I{sysroot.python_include}"]),
+        "_PYTHON_HOST_PLATFORM": names.platform,
+        "SETUPTOOLS_EXT_SUFFIX": sysroot.ext_suffix,
+        "SKBUILD_CMAKE_ARGS": ";".join(cmake_args),
+        "PKG_CONFIG_SYSROOT_DIR": root,
+        "PKG_CONFIG_LIBDIR": os.pathsep.join(
+            [
+                f"{root}/usr/lib/{names.multiarch}/pkgconfig",
+                f"{root}/usr/lib/pkgconfig",
+                f"{root}/usr/share/pkgconfig",
+            ]
+        ),
+    }
+    if compilers.ar is not None:
+        env["AR"] = str(compilers.ar)
+    if compilers.ranlib is not None:
+        env["RANLIB"] = str(compilers.ranlib)
+    if cuda is not None:
+        env["CUDACXX"] = str(cuda.nvcc)
+        env["CUDAHOSTCXX"] = str(compilers.cxx)
+        env["CUDA_HOME"] = str(cuda.nvcc.parent.parent)
+    return CrossSetup(
+        env=env,
+        toolchain_file=toolchain,
+        platform_tag=names.platform_tag,
+        ext_suffix=sysroot.ext_suffix,
+        cmake_args=cmake_args,
+        emulator=emulator,
+        compilers=compilers,
+        cuda=cuda,
+    )
