@@ -211,12 +211,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weight", type=int, default=150, help="TBFIX_WEIGHT (0-400)")
     parser.add_argument("--skip-set", action="store_true", help="skip part 4 (network)")
+    parser.add_argument("--only-set", action="store_true", help="run part 4 alone")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-wheel-"))
     try:
-        overhead(work, args.weight)
-        warm_rebuild(work, args.weight)
-        resume(work, args.weight)
+        if not args.only_set:
+            overhead(work, args.weight)
+            warm_rebuild(work, args.weight)
+            resume(work, args.weight)
         if not args.skip_set:
             all_cached(work)
     finally:
