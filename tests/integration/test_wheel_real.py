@@ -78,11 +78,16 @@ def _fresh_install_and_run(home: Path, torch_python: Path, project: str, code: s
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
     subprocess.run([*pip, "torch==2.13.0", "numpy"], check=True, capture_output=True)
+    # The wheelhouse as the only index: the wheel and its other dependencies come from it.
+    # pip's own configuration (extra indexes, find-links) is switched off for this step, or a
+    # newer release there would be taken instead of the wheel under test.
+    isolated = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    isolated["PIP_CONFIG_FILE"] = os.devnull
     subprocess.run(
-        # The wheelhouse as the only index: the wheel and its other dependencies come from it.
         [*pip, "--index-url", (home / "wh" / "simple").as_uri() + "/", project],
         check=True,
         capture_output=True,
+        env=isolated,
     )
     done = subprocess.run(
         [str(venv / "bin" / "python"), "-c", code],
