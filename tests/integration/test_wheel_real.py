@@ -230,3 +230,32 @@ def test_torchvision_in_1800_mib_with_two_jobs_forced(
     log = Path(row["build"]["log"]).parent
     logs = [p.read_text(errors="replace") for p in log.glob("build-*.log")]
     assert any("Killed signal terminated program" in text for text in logs)
+
+
+def test_torch_extension_without_a_recipe(tmp_path: Path, torch_python: Path) -> None:
+    """A torch C++ extension (setup.py imports torch) through the generic recipe: built against
+    the interpreter's torch, labelled for its variant, verified by importing it."""
+    project = Path(__file__).parents[1] / "data" / "projects" / "tbfix-torchext"
+    out = _wheel(
+        [
+            "tbfix-torchext",
+            "--source",
+            f"tbfix-torchext={project}",
+            "--python",
+            str(torch_python),
+            "--no-deps",
+        ],
+        tmp_path,
+    )
+    (row,) = out["packages"]
+    assert row["action"] == "built"
+    assert row["wheel"].startswith("tbfix_torchext-1.0.0+cpu-cp3")
+    printed = _fresh_install_and_run(
+        tmp_path,
+        torch_python,
+        "tbfix-torchext",
+        "import torch, tbfix_torchext\n"
+        "out = tbfix_torchext.scale_add(torch.ones(3), torch.ones(3), 2.0)\n"
+        "print(out.tolist())\n",
+    )
+    assert printed.strip() == "[3.0, 3.0, 3.0]"
