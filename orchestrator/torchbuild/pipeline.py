@@ -38,6 +38,7 @@ from packaging.version import InvalidVersion, Version
 
 from . import __version__, elf, matrix, run, sources, venvs, verify
 from .build.compiler_cache import find_compiler_cache
+from .build.distcc import find_distcc
 from .build.key import BuildKey, build_key
 from .build.runner import run_build
 from .build.workdir import BuildDir
@@ -418,21 +419,36 @@ class Producer:
         with bdir.locked():
             resumed = bdir.prepare(lambda dest: self._fill(source, rendered, dest))
             venv = self._build_env(rendered, tree_requires, against)
+            compilers = self._compiler_names()
             cache = find_compiler_cache(
                 self.options.compiler_cache,
                 cache_dir=self.options.cache_dir / "compiler-cache",
-                base_dir=bdir.path,
-                compilers=self._compiler_names(),
+                # The cache root holds the build trees and the build environments: paths under
+                # it are hashed relative, so machines keeping it in different places share hits.
+                base_dir=self.options.cache_dir,
+                compilers=compilers,
             )
+            distcc = find_distcc(
+                self.options.distcc_hosts,
+                cache=cache,
+                cache_dir=self.options.cache_dir / "compiler-cache",
+                compilers=compilers,
+            )
+            jobs = rendered.jobs
+            if distcc is not None and rendered.provenance.get("jobs", "").startswith("jobs model"):
+                # The hosts compile; this machine preprocesses and links. A job count the user
+                # chose (--jobs, a job variable in --env) is kept as given.
+                jobs = distcc.hosts.jobs(jobs)
             result = run_build(
                 bdir,
                 lambda jobs: self._render(canonical, the_version, jobs),
                 venv,
-                jobs=rendered.jobs,
+                jobs=jobs,
                 cache=cache,
                 console=self.console,
                 verbose=self.options.verbose,
                 resumed=resumed,
+                distcc=distcc,
             )
             published = self._finish(
                 the_version, rendered, source, key, against, result.wheel, family=family

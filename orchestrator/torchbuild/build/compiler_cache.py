@@ -7,6 +7,12 @@ the compilers and pointing at ccache goes first on ``PATH``: ccache, called by a
 runs the next compiler of that name on ``PATH`` and skips itself. ``CCACHE_BASEDIR`` and
 ``CCACHE_NOHASHDIR`` make two build directories of the same tree (a rebuild after a clean, a
 second Python version) share their hits.
+
+A remote URL (``redis://HOST:PORT``) makes the cache shared between machines: ccache 4.4+ looks
+in its local directory, then in the remote storage, and writes what it compiles to both; nvcc
+compiles are cached too (ccache is nvcc's ``CMAKE_CUDA_COMPILER_LAUNCHER``). A base directory
+that holds both the build trees and the build environments makes the keys independent of where
+each machine keeps them.
 """
 
 from __future__ import annotations
@@ -20,12 +26,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import run
-from ..errors import InputError
+from ..errors import InputError, ToolchainError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-__all__ = ["CacheStats", "CompilerCache", "find_compiler_cache"]
+__all__ = ["CacheStats", "CompilerCache", "ccache_version", "find_compiler_cache"]
 
 TOOLS = ("ccache", "sccache")
 _LAUNCHER_VARS = (
@@ -37,6 +43,7 @@ _LAUNCHER_VARS = (
 # sccache's Redis (the one backend that a single URL configures).
 _CCACHE_REMOTE = ("redis", "rediss", "http", "https", "file")
 _SCCACHE_REMOTE = ("redis", "rediss")
+_CCACHE_REMOTE_SINCE = (4, 4)
 _STATS_TIMEOUT = 60.0
 
 
@@ -46,6 +53,8 @@ class CacheStats:
 
     hits: int
     misses: int
+    #: Of ``hits``, those served from shared remote storage (another machine's compiles).
+    remote_hits: int = 0
 
     def rate(self) -> float | None:
         """Hits as a fraction of cacheable compilations; None before any."""
@@ -54,7 +63,11 @@ class CacheStats:
 
     def since(self, before: CacheStats) -> CacheStats:
         """What happened between ``before`` and these counts (a build's own hits and misses)."""
-        return CacheStats(max(0, self.hits - before.hits), max(0, self.misses - before.misses))
+        return CacheStats(
+            max(0, self.hits - before.hits),
+            max(0, self.misses - before.misses),
+            max(0, self.remote_hits - before.remote_hits),
+        )
 
 
 @dataclass(frozen=True)
@@ -118,14 +131,34 @@ def find_compiler_cache(
             f"unknown compiler cache setting {setting!r}",
             hint="use auto, none, ccache, sccache, or a remote cache URL like redis://HOST:PORT",
         )
+    too_old: str | None = None
     for tool in candidates:
         exe = run.which(tool)
         if exe is None:
             continue
         if tool == "ccache":
-            return _ccache(exe, cache_dir, base_dir, compilers, remote)
+            version = ccache_version(exe) if remote is not None else None
+            if version is not None and version < _CCACHE_REMOTE_SINCE:
+                # An older ccache ignores the remote setting and would share nothing.
+                too_old = ".".join(map(str, version))
+                continue
+            return _ccache(exe, cache_dir, base_dir, compilers, remote, version)
         return _sccache(exe, cache_dir, base_dir, remote)
+    if too_old is not None:
+        raise ToolchainError(
+            f"ccache {too_old} cannot use a shared cache: remote storage needs ccache 4.4 or newer",
+            hint="install ccache 4.4+ (or sccache for redis://), or use --compiler-cache ccache",
+        )
     return None
+
+
+def ccache_version(exe: Path) -> tuple[int, ...] | None:
+    """ccache's version from ``ccache --version`` (``(4, 7, 5)``); None when it cannot tell."""
+    done = run.probe([str(exe), "--version"], timeout=_STATS_TIMEOUT)
+    if done is None or not done.ok:
+        return None
+    found = re.search(r"ccache version (\d+(?:\.\d+)*)", done.stdout)
+    return tuple(int(x) for x in found.group(1).split(".")) if found else None
 
 
 def _remote_schemes(tool: str) -> tuple[str, ...]:
@@ -133,7 +166,12 @@ def _remote_schemes(tool: str) -> tuple[str, ...]:
 
 
 def _ccache(
-    exe: Path, cache_dir: Path, base_dir: Path, compilers: Sequence[str], remote: str | None
+    exe: Path,
+    cache_dir: Path,
+    base_dir: Path,
+    compilers: Sequence[str],
+    remote: str | None,
+    version: tuple[int, ...] | None = None,
 ) -> CompilerCache:
     env = dict.fromkeys(_LAUNCHER_VARS, str(exe))
     # A cache directory the user chose (their own CCACHE_DIR) is theirs to keep using.
@@ -141,7 +179,9 @@ def _ccache(
     env["CCACHE_BASEDIR"] = str(base_dir)
     env["CCACHE_NOHASHDIR"] = "1"
     if remote is not None:
-        env["CCACHE_REMOTE_STORAGE"] = remote
+        # 4.4 and 4.5 called it secondary storage; 4.6 renamed the setting.
+        old = version is not None and version < (4, 6)
+        env["CCACHE_SECONDARY_STORAGE" if old else "CCACHE_REMOTE_STORAGE"] = remote
     masquerade = _masquerade(exe, cache_dir / "ccache-bin", compilers)
     return CompilerCache("ccache", exe, env, masquerade)
 
@@ -203,14 +243,19 @@ def parse_ccache_print_stats(text: str) -> CacheStats | None:
             counters[key.strip()] = int(value)
     if "cache_miss" not in counters:
         return None
+    # A hit from remote storage is also a direct or preprocessed hit (ccache 4.4+ counts where
+    # it came from separately: "secondary_storage_hit" in 4.4-4.5, "remote_storage_hit" since).
     hits = counters.get("direct_cache_hit", 0) + counters.get("preprocessed_cache_hit", 0)
-    return CacheStats(hits, counters["cache_miss"])
+    remote = counters.get("remote_storage_hit", counters.get("secondary_storage_hit", 0))
+    return CacheStats(hits, counters["cache_miss"], remote)
 
 
 _S_HIT_3 = re.compile(r"^cache hit \((?:direct|preprocessed)\)\s+(\d+)\s*$", re.MULTILINE)
 _S_MISS_3 = re.compile(r"^cache miss\s+(\d+)\s*$", re.MULTILINE)
 _S_HITS_4 = re.compile(r"^\s*Hits:\s+(\d+)\s*/", re.MULTILINE)
 _S_MISSES_4 = re.compile(r"^\s*Misses:\s+(\d+)\s*/", re.MULTILINE)
+# 4.6+: "Remote storage:" then its own "Hits:" line (4.4-4.5 say "Secondary storage:").
+_S_REMOTE_4 = re.compile(r"^(?:Remote|Secondary) storage:\s*\n\s*Hits:\s+(\d+)\s*/", re.MULTILINE)
 
 
 def parse_ccache_summary(text: str) -> CacheStats | None:
@@ -220,7 +265,10 @@ def parse_ccache_summary(text: str) -> CacheStats | None:
         return CacheStats(sum(int(h) for h in _S_HIT_3.findall(text)), int(misses3[0]))
     hits4, misses4 = _S_HITS_4.search(text), _S_MISSES_4.search(text)
     if hits4 and misses4:  # the first Hits/Misses pair is the overall one
-        return CacheStats(int(hits4.group(1)), int(misses4.group(1)))
+        remote = _S_REMOTE_4.search(text)
+        return CacheStats(
+            int(hits4.group(1)), int(misses4.group(1)), int(remote.group(1)) if remote else 0
+        )
     return None
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Callable, Mapping
 from .. import run
 from ..errors import BuildError
 from .display import BuildDisplay
+from .distcc import cmake_launchers
 from .failures import Diagnosis, diagnose
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from ..recipes import Rendered
     from ..venvs import Venv
     from .compiler_cache import CacheStats, CompilerCache
+    from .distcc import Distcc
     from .workdir import BuildDir
 
 __all__ = ["BuildRun", "run_build"]
@@ -50,17 +52,30 @@ def build_environment(
     bdir: BuildDir,
     cache: CompilerCache | None,
     base: Mapping[str, str],
+    distcc: Distcc | None = None,
 ) -> dict[str, str]:
-    """The process environment of the build: the venv, the recipe's variables, the cache."""
+    """The process environment of the build: the venv, the recipe's variables, the cache,
+    distcc."""
     env = venv.env(base)
     if cache is not None:
         env.update(cache.env)
         if cache.path_prefix is not None:
             env["PATH"] = os.pathsep.join([str(cache.path_prefix), env["PATH"]])
+    if distcc is not None:
+        env.update(distcc.env)
+        # Only without a cache does distcc have links of its own (ccache calls it otherwise).
+        if distcc.path_prefix is not None:
+            env["PATH"] = os.pathsep.join([str(distcc.path_prefix), env["PATH"]])
     # scikit-build-core builds in a temporary directory unless told otherwise; a fixed one in
     # the kept tree is what lets an interrupted build resume.
     env.setdefault("SKBUILD_BUILD_DIR", str(bdir.src / "build" / "skbuild"))
     env.update(rendered.env)
+    if distcc is not None and distcc.via_cache and cache is not None:
+        for name, value in cmake_launchers(env, cache.executable, cache.path_prefix).items():
+            if value is None:
+                env.pop(name, None)
+            else:
+                env[name] = value
     # Byte-compiling and user site-packages would make the build depend on the caller's state.
     env["PYTHONNOUSERSITE"] = "1"
     env.pop("PYTHONPATH", None)
@@ -105,6 +120,7 @@ def run_build(
     verbose: bool,
     resumed: bool,
     base_env: Mapping[str, str] | None = None,
+    distcc: Distcc | None = None,
 ) -> BuildRun:
     """Build until a wheel comes out of ``dist/``, halving the jobs after each OOM kill.
 
@@ -118,7 +134,7 @@ def run_build(
         attempts += 1
         rendered = render_with(jobs)
         what = f"{rendered.package} {rendered.version}"
-        env = build_environment(rendered, venv, bdir, cache, base_env or os.environ)
+        env = build_environment(rendered, venv, bdir, cache, base_env or os.environ, distcc)
         for stale in _wheels(dist):
             stale.unlink()  # a wheel from an earlier run must not pass for this one's
         log = bdir.new_log()
