@@ -296,7 +296,7 @@ class Producer:
             torch_wheel = self.produced.get(TORCH)
             if torch_wheel is not None:
                 wheels.append(torch_wheel)
-                identity[TORCH] = f"{torch_wheel.name} sha256:{_sha256(torch_wheel)}"
+                identity[TORCH] = f"{torch_wheel.name} sha256:{self._wheel_sha256(torch_wheel)}"
                 provided.extend(_sonames_in_wheel(torch_wheel))
             elif self._installed_torch is not None or self._probe_torch() is not None:
                 installed = self._installed_torch or self._probe_torch()
@@ -314,8 +314,20 @@ class Producer:
             dep = _req_name(req)
             if dep and dep != TORCH and dep in self.produced:
                 wheels.append(self.produced[dep])
-                identity[dep] = f"{self.produced[dep].name} sha256:{_sha256(self.produced[dep])}"
+                identity[dep] = (
+                    f"{self.produced[dep].name} sha256:{self._wheel_sha256(self.produced[dep])}"
+                )
         return _Against(tuple(wheels), inherit_site, identity, tuple(provided))
+
+    def _wheel_sha256(self, wheel: Path) -> str:
+        """A wheelhouse wheel's sha256 from its manifest (hashing a 200 MB torch wheel again
+        for every package that builds against it would cost seconds)."""
+        project = canonicalize_name(wheel.name.split("-", 1)[0])
+        if wheel.parent == self.wheelhouse.project_dir(project):
+            for entry in self.wheelhouse.find(project):
+                if entry.filename == wheel.name:
+                    return entry.sha256
+        return _sha256(wheel)
 
     def _probe_torch(self) -> Any:
         from .plan import probe_installed_torch
