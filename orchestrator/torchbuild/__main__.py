@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 import traceback
@@ -16,7 +17,25 @@ from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, TorchbuildError
 __all__ = ["cli", "console", "main"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _LazyGroup(click.Group):
+    """Subcommands imported on first use (see torchbuild.commands)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:  # noqa: ARG002 - click API
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:  # noqa: ARG002
+        spec = COMMANDS.get(cmd_name)
+        if spec is None:
+            return None
+        module = importlib.import_module(f".commands.{spec[0]}", __package__)
+        command: click.Command = getattr(module, spec[1])
+        return command
+
+
+@click.group(
+    cls=_LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, "-V", "--version", prog_name="torchbuild")
 @click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
 @click.option("-v", "--verbose", count=True, help="More output (repeat for more).")
@@ -32,10 +51,6 @@ def cli(ctx: click.Context, debug: bool, verbose: int) -> None:
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
     ctx.obj["verbose"] = verbose
-
-
-for _command in COMMANDS:
-    cli.add_command(_command)
 
 
 def _say(kind: str, text: str) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import email.parser
+import functools
 import os
 import platform
 import re
@@ -126,9 +127,17 @@ class _Against:
     provided: tuple[str, ...] = ()  # sonames those packages bring at run time
 
 
+@functools.lru_cache(maxsize=32)
 def _sonames_in_wheel(wheel: Path) -> tuple[str, ...]:
-    names = {e.soname or Path(e.path).name for e in elf.wheel_elfs(wheel)}
-    return tuple(sorted(n for n in names if ".so" in n))
+    """The shared libraries a wheel ships, by file name, read from its zip directory alone.
+
+    Wheels store each library under its soname (auditwheel keeps the two equal for the
+    libraries it grafts), so the names serve as sonames; unpacking a 200 MB torch wheel to read
+    every ELF header would cost seconds on each run.
+    """
+    with zipfile.ZipFile(wheel) as zf:
+        names = {n.rsplit("/", 1)[-1] for n in zf.namelist()}
+    return tuple(sorted(n for n in names if n.endswith(".so") or ".so." in n))
 
 
 def _sonames_in_dir(root: Path) -> tuple[str, ...]:

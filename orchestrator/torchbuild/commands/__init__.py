@@ -1,15 +1,21 @@
-"""One module per subcommand; each exposes a click command, registered here in help order."""
+"""One module per subcommand; each exposes a click command, listed here in help order.
+
+The modules are imported only when their command runs (or help lists them): `torchbuild
+detect` need not load the build, repair and cross-compiling code, and an all-cached `wheel`
+run starts in a fraction of the time.
+"""
 
 from __future__ import annotations
 
-from .detect import detect
-from .doctor import doctor
-from .index import index
-from .plan import plan
-from .recipes import recipes
-from .root import root
-from .wheel import wheel
-
 __all__ = ["COMMANDS"]
 
-COMMANDS = [detect, plan, wheel, doctor, index, recipes, root]
+#: Command name -> (module under torchbuild.commands, attribute), in help order.
+COMMANDS = {
+    "detect": ("detect", "detect"),
+    "plan": ("plan", "plan"),
+    "wheel": ("wheel", "wheel"),
+    "doctor": ("doctor", "doctor"),
+    "index": ("index", "index"),
+    "recipes": ("recipes", "recipes"),
+    "root": ("root", "root"),
+}
