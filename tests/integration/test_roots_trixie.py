@@ -21,16 +21,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from torchbuild.__main__ import cli, main
-from torchbuild.commands.root import root as root_group
+from torchbuild.__main__ import main
 from torchbuild.roots import aptsources, mounts, packagesets
 from torchbuild.roots.marker import MARKER
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-if "root" not in cli.commands:
-    cli.add_command(root_group)
 
 REPO = Path(__file__).parents[2]
 

@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from torchbuild.__main__ import cli, main
-from torchbuild.commands.root import root as root_group
+from torchbuild.__main__ import main
 from torchbuild.errors import InputError, NetworkError, ToolchainError
 from torchbuild.roots import aptsources, create, marker, mounts, packagesets
 from torchbuild.roots.aptsources import (
@@ -31,10 +30,6 @@ from torchbuild.roots.inside import Bind, parse_bind, run_inside
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-# The command is registered in commands/__init__.py by the maintainers; until then (and
-# harmlessly after) the tests add it to the group themselves.
-if "root" not in cli.commands:
-    cli.add_command(root_group)
 
 needs_superuser = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (mount namespaces)")
 
