@@ -213,7 +213,8 @@ def test_torchvision_in_1800_mib_by_the_memory_model(
     assert row["action"] == "built"
     assert row["build"]["jobs"] == 1  # detection read the cgroup's limit, the model gave 1
     assert row["build"]["attempts"] == 1
-    assert int((group / "memory.max_usage_in_bytes").read_text()) <= 1800 * 1024 * 1024
+    oom = dict(line.split() for line in (group / "memory.oom_control").read_text().splitlines())
+    assert oom.get("oom_kill", "0") == "0"  # one job fitted: nothing was killed
 
 
 def test_torchvision_in_1800_mib_with_two_jobs_forced(
@@ -226,7 +227,12 @@ def test_torchvision_in_1800_mib_with_two_jobs_forced(
     assert row["build"]["attempts"] >= 2, row  # a compiler was killed and the build resumed
     assert row["build"]["jobs"] == 1
     assert "out-of-memory" in row["detail"]
-    assert int((group / "memory.failcnt").read_text()) > 0  # the limit really was hit
+    # The kernel's OOM killer really acted in this group (memory.failcnt stays 0 on some
+    # kernels even then; oom_control's counter does not).
+    oom = dict(line.split() for line in (group / "memory.oom_control").read_text().splitlines())
+    assert int(oom.get("oom_kill", "0")) > 0 or int(
+        (group / "memory.max_usage_in_bytes").read_text()
+    ) >= int((group / "memory.limit_in_bytes").read_text())
     log = Path(row["build"]["log"]).parent
     logs = [p.read_text(errors="replace") for p in log.glob("build-*.log")]
     assert any("Killed signal terminated program" in text for text in logs)
