@@ -182,8 +182,8 @@ def _ccache(
         # 4.4 and 4.5 called it secondary storage; 4.6 renamed the setting.
         old = version is not None and version < (4, 6)
         env["CCACHE_SECONDARY_STORAGE" if old else "CCACHE_REMOTE_STORAGE"] = remote
-    masquerade = _masquerade(exe, cache_dir / "ccache-bin", compilers)
-    return CompilerCache("ccache", exe, env, masquerade)
+    links = masquerade(exe, cache_dir / "ccache-bin", compilers)
+    return CompilerCache("ccache", exe, env, links)
 
 
 def _sccache(exe: Path, cache_dir: Path, base_dir: Path, remote: str | None) -> CompilerCache:
@@ -198,8 +198,8 @@ def _sccache(exe: Path, cache_dir: Path, base_dir: Path, remote: str | None) -> 
     return CompilerCache("sccache", exe, env, None)
 
 
-def _masquerade(exe: Path, directory: Path, compilers: Sequence[str]) -> Path | None:
-    """A directory of symlinks ``<compiler> -> ccache`` for the compilers found on PATH.
+def masquerade(exe: Path, directory: Path, compilers: Sequence[str]) -> Path | None:
+    """A directory of symlinks ``<compiler> -> exe`` (ccache, distcc) for the compilers on PATH.
 
     A name with no real compiler behind it gets no link: ccache would then fail with its own
     message where the build would have said which compiler is missing.

@@ -16,7 +16,6 @@ compiler calls itself forever.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from .. import run
 from ..errors import InputError, ToolchainError
+from .compiler_cache import masquerade
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -254,7 +254,7 @@ def find_distcc(
             f"distcc cannot be combined with {cache.tool}",
             hint="use --compiler-cache ccache (it calls distcc on a miss) or --compiler-cache none",
         )
-    prefix = _masquerade(exe, cache_dir / "distcc-bin", compilers)
+    prefix = masquerade(exe, cache_dir / "distcc-bin", compilers)
     if prefix is None:
         raise ToolchainError(
             "distcc hosts were given but no compiler was found on PATH to send to them",
@@ -290,32 +290,3 @@ def cmake_launchers(
         launcher = [str(run.which("env") or "/usr/bin/env"), "CCACHE_PREFIX=", str(cache_exe)]
         changes["CMAKE_CUDA_COMPILER_LAUNCHER"] = ";".join(launcher)  # a CMake list
     return changes
-
-
-def _masquerade(exe: Path, directory: Path, compilers: Sequence[str]) -> Path | None:
-    """A directory of symlinks ``<compiler> -> distcc`` for the compilers found on PATH."""
-    names = [c for c in dict.fromkeys(compilers) if "/" not in c and _real(c, exe)]
-    if not names:
-        return None
-    directory.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        link = directory / name
-        with contextlib.suppress(OSError):
-            if link.is_symlink() and Path(os.readlink(link)) == exe:
-                continue
-        # Made under a temporary name and renamed over, so a concurrent build never finds the
-        # name missing.
-        tmp = directory / f".{name}.{os.getpid()}.tmp"
-        try:
-            tmp.symlink_to(exe)
-            tmp.replace(link)
-        except OSError:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
-    return directory
-
-
-def _real(name: str, exe: Path) -> bool:
-    found = run.which(name)
-    return found is not None and found.resolve() != exe.resolve()
