@@ -20,11 +20,12 @@ from ..variants import describe_need
 from ._common import json_option, settings_from, target_from, target_option
 
 if TYPE_CHECKING:
+    from ..matrix import Request
     from ..plan import Plan
     from ..settings import Settings
     from ..target import Target
 
-__all__ = ["index_options", "looked_in_table", "plan", "where_pip_looks"]
+__all__ = ["index_options", "looked_in_table", "plan", "plan_for", "where_pip_looks"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -100,6 +101,37 @@ def _user_sources(values: tuple[str, ...]) -> dict[str, str]:
             )
         out[name.strip().lower()] = path.strip()
     return out
+
+
+def plan_for(
+    target: Target,
+    requests: list[Request],
+    *,
+    settings: Settings,
+    pip: PipConfig,
+    sources: list[Source],
+    cuda: str,
+    ignore_matrix: bool,
+    user_sources: dict[str, str],
+) -> Plan:
+    """The plan for ``requests`` on ``target`` (the installed torch probed when torch is not
+    asked for), with its warnings shown: shared by `plan` and `wheel`."""
+    installed = None
+    if "torch" not in {r.name for r in requests}:
+        installed = probe_installed_torch(target, timeout=max(settings.probe_timeout, 10.0))
+    result = make_plan(
+        target,
+        requests,
+        sources=sources,
+        client=client_for(settings, pip),
+        cuda=cuda,
+        ignore_matrix=ignore_matrix,
+        installed=installed,
+        user_sources=user_sources,
+    )
+    for warning in result.warnings:
+        ui.warn(warning)
+    return result
 
 
 def looked_in_table(rows: list[dict[str, Any]]) -> Table:
@@ -197,21 +229,16 @@ def plan(
     settings, target, pip, sources = where_pip_looks(
         target_spec, index_url, extra_index_url, find_links, offline
     )
-    installed = None
-    if "torch" not in {r.name for r in requests}:
-        installed = probe_installed_torch(target, timeout=max(settings.probe_timeout, 10.0))
-    result = make_plan(
+    result = plan_for(
         target,
         requests,
+        settings=settings,
+        pip=pip,
         sources=sources,
-        client=client_for(settings, pip),
         cuda=cuda,
         ignore_matrix=ignore_matrix,
-        installed=installed,
         user_sources=_user_sources(user_sources),
     )
-    for warning in result.warnings:
-        ui.warn(warning)
     for row in source_summaries(result):
         if row["status"] == "error":
             ui.warn(f"could not read {row['location']}: {row['error']}")

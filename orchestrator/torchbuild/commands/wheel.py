@@ -18,15 +18,14 @@ from rich.table import Table
 
 from .. import detect, sources, ui
 from ..errors import InputError, TorchbuildError
-from ..indexes import client_for
 from ..matrix import PACKAGES, parse_request
 from ..pipeline import Outcome, Producer, Wanted, WheelOptions
-from ..plan import make_plan, plan_json, probe_installed_torch
+from ..plan import plan_json
 from ..target import Libc, Target
 from ..variants import need_for
 from ..venvs import find_installer, interpreter_facts
 from ._common import json_option
-from .plan import index_options, where_pip_looks
+from .plan import index_options, plan_for, where_pip_looks
 
 if TYPE_CHECKING:
     from ..indexes import Source
@@ -415,21 +414,16 @@ def _prepare(
     run_python = interpreter or (Path(exe) if exe else None)
     plan = None
     if packages:
-        installed = None
-        if "torch" not in {r.name for r in packages}:
-            installed = probe_installed_torch(target, timeout=max(settings.probe_timeout, 10.0))
-        plan = make_plan(
+        plan = plan_for(
             target,
-            packages,
+            list(packages),
+            settings=settings,
+            pip=pip,
             sources=where,
-            client=client_for(settings, pip),
             cuda=cuda,
             ignore_matrix=ignore_matrix,
-            installed=installed,
             user_sources={k: v.location for k, v in given.items()},
         )
-        for warning in plan.warnings:
-            ui.warn(warning)
     # A preset or profile names no interpreter on this machine: its prebuilt wheels are still
     # fetched (dependencies resolved for its tags); its builds need cross-compiling.
     run_python = run_python or Path(sys.executable)
