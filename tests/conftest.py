@@ -6,9 +6,18 @@ registry; without them such tests are skipped with a reason, never silently pass
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from torchbuild.cross import Sysroot
 
 DATA = Path(__file__).parent / "data"
 
@@ -31,3 +40,51 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture
 def data_dir() -> Path:
     return DATA
+
+
+def test_cache() -> Path:
+    """Downloads kept between runs: ``$TORCHBUILD_TEST_CACHE`` or ``~/.cache/torchbuild-tests``."""
+    root = os.environ.get("TORCHBUILD_TEST_CACHE")
+    return Path(root) if root else Path.home() / ".cache" / "torchbuild-tests"
+
+
+test_cache.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
+@pytest.fixture(scope="session")
+def arm64_sysroot() -> Sysroot:
+    """A bookworm arm64 sysroot from Debian's packages (kept in the test cache)."""
+    from torchbuild.cross import prepare_sysroot
+    from torchbuild.errors import NetworkError
+
+    for tool in ("aarch64-linux-gnu-g++", "qemu-aarch64-static", "apt-get", "dpkg-deb"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed")
+    if sys.version_info[:2] != (3, 11):
+        pytest.skip("the bookworm sysroot's Python is 3.11; run the tests with a 3.11")
+    started = time.monotonic()
+    try:
+        made = prepare_sysroot(
+            test_cache() / "cross" / "bookworm-arm64", dist="bookworm", arch="arm64"
+        )
+    except NetworkError as exc:
+        pytest.skip(f"Debian's archive is out of reach: {exc.message}")
+    print(f"sysroot ready in {time.monotonic() - started:.1f} s")  # noqa: T201
+    return made
+
+
+@pytest.fixture(scope="session")
+def torch_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An interpreter with torch 2.13.0 (CPU) installed, as a user's would be."""
+    venv = tmp_path_factory.mktemp("torch-env") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    done = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "torch==2.13.0", "numpy"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"torch 2.13.0 cannot be installed here: {done.stderr[-300:]}")
+    return python

@@ -54,6 +54,7 @@ from .wheelhouse import Wheelhouse
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from .cross import Sysroot
     from .plan import Decision, Plan
     from .recipes import Rendered
     from .target import Target
@@ -84,6 +85,9 @@ class WheelOptions:
     with_deps: bool = True
     timeout: float = 60.0
     cert: str | None = None
+    #: The target's sysroot (``--root``): builds for another machine are cross-compiled
+    #: against it, and their wheels checked against it and run under QEMU.
+    sysroot: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,8 @@ class _Against:
     inherit_site: bool = False
     identity: Mapping[str, str] = field(default_factory=dict)
     provided: tuple[str, ...] = ()  # sonames those packages bring at run time
+    #: cross builds: the target's torch wheel, linked against but never installed here
+    target_torch: Path | None = None
 
 
 @functools.lru_cache(maxsize=32)
@@ -218,6 +224,9 @@ class Producer:
         self.outcomes: list[Outcome] = []
         self._note = note or (lambda _text: None)
         self._installed_torch: Any = None
+        self._host_torch: Any = None
+        self._sysroot: Sysroot | None = None
+        self._verified = ""  # how the last published wheel was verified
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -292,11 +301,75 @@ class Producer:
         tag = spec.tag.format(version=d.version)
         return sources.upstream_request(d.name, str(d.version), spec.git, tag, spec.submodules)
 
+    @property
+    def cross(self) -> bool:
+        """Builds run here and emit the target's code (``--root`` gave its sysroot)."""
+        return self.options.sysroot is not None
+
+    def sysroot(self) -> Sysroot:
+        """The target's sysroot, inspected once (a clear error when it does not fit)."""
+        from .cross import inspect_sysroot
+
+        assert self.options.sysroot is not None
+        if self._sysroot is None:
+            wanted = self.target.python.version if self.target.python else None
+            self._sysroot = inspect_sysroot(
+                self.options.sysroot, self.target.arch, python_version=wanted
+            )
+        return self._sysroot
+
+    def _against_cross(self, name: str) -> _Against:
+        """A cross build links the target's torch wheel and imports the host's own torch.
+
+        torchvision's and torchaudio's build scripts import torch on this machine for their
+        helpers (flags, paths, the CUDA check); what they compile and link must be the
+        target's, from its wheel, unpacked (:mod:`.cross.torch`).
+        """
+        torch_wheel = self.produced.get(TORCH)
+        if torch_wheel is None:
+            raise InputError(
+                f"{name} for {self.target.origin} builds against the target's torch, and this "
+                "run has no torch wheel for it",
+                hint=f"add torch to the command (`torchbuild wheel torch {name} ...`) so the "
+                "target's torch wheel is fetched or built first",
+            )
+        host = self._probe_host_torch()
+        if host is None:
+            raise InputError(
+                f"cross-building {name} runs its build scripts on this machine, and they import "
+                f"torch, which {self.options.python} does not have",
+                hint=f"install this machine's CPU torch into {self.options.python} (the same "
+                "release as the target's, e.g. from https://download.pytorch.org/whl/cpu)",
+            )
+        target_version = torch_wheel.name.split("-")[1].split("+")[0]
+        if Version(target_version).release[:2] != host.version.release[:2]:
+            self._note(
+                f"the host's torch {host.version} runs {name}'s build scripts; the target's is "
+                f"{target_version} (headers and libraries come from the target's)"
+            )
+        sha = self._wheel_sha256(torch_wheel)
+        return _Against(
+            (),
+            inherit_site=True,
+            identity={TORCH: f"{torch_wheel.name} sha256:{sha}", "host-torch": str(host.version)},
+            provided=_sonames_in_wheel(torch_wheel),
+            target_torch=torch_wheel,
+        )
+
+    def _probe_host_torch(self) -> Any:
+        from .plan import probe_torch_in
+
+        if self._host_torch is None:
+            self._host_torch = probe_torch_in(str(self.options.python), timeout=60.0)
+        return self._host_torch
+
     def _against(self, name: str, tree_requires: Sequence[str] = ()) -> _Against:
         """What ``name`` compiles against: this run's torch, or the interpreter's own."""
         needs_torch = name != TORCH and (
             name in matrix.PACKAGES or any(_req_name(r) == TORCH for r in tree_requires)
         )
+        if needs_torch and self.cross:
+            return self._against_cross(name)
         wheels: list[Path] = []
         identity: dict[str, str] = {}
         provided: list[str] = []
@@ -359,6 +432,8 @@ class Producer:
         )
 
     def _compilers(self, rendered: Rendered) -> dict[str, str | None]:
+        if self.cross:
+            return self._cross_compilers()
         tc = self.target.toolchain
         out: dict[str, str | None] = {
             "cc": f"{tc.cc.path} {tc.cc.version}" if tc.cc else None,
@@ -367,6 +442,28 @@ class Producer:
         if rendered.variant == "cuda":
             cuda = self.target.cuda
             out["nvcc"] = f"{cuda.nvcc} {cuda.toolkit}" if cuda else None
+        return out
+
+    @functools.lru_cache(maxsize=1)  # noqa: B019 - one Producer per target and run
+    def _cross_compilers(self) -> dict[str, str | None]:
+        from .cross import cross_arch, find_compilers
+        from .cross.toolchain import host_python_version
+
+        sysroot = self.sysroot()  # a sysroot of another machine is the first thing to say
+        host_version = host_python_version(self.options.python)
+        if host_version != sysroot.python_version:
+            raise ToolchainError(
+                f"the build's Python {self.options.python} is {host_version}, the target's is "
+                f"{sysroot.python_version}: the wheel's tags and extension names come from it",
+                hint=f"build with a Python {sysroot.python_version} on this machine "
+                "(--python PATH)",
+            )
+        compilers = find_compilers(cross_arch(self.target.arch))
+        out: dict[str, str | None] = {}
+        for name, tool in (("cc", compilers.cc), ("cxx", compilers.cxx)):
+            done = run.probe([str(tool), "-dumpfullversion"], timeout=30.0)
+            out[name] = f"{tool} {done.stdout.strip() if done and done.ok else '?'}"
+        out["sysroot"] = f"{sysroot.path} ({sysroot.multiarch}, Python {sysroot.python_version})"
         return out
 
     def _check_buildable(self, what: str) -> None:
@@ -381,11 +478,15 @@ class Producer:
                 ),
                 hint="build for the CPU with --cuda none, or install the CUDA toolkit there",
             )
+        if self.cross:
+            self._cross_compilers()  # the cross compilers and the sysroot, before any download
+            return
         if self.target.origin != "host":
             raise InputError(
-                f"building {what} for {self.target.origin} on this machine needs "
-                "cross-compiling, which this command does not do",
-                hint="run `torchbuild wheel` on the device itself, or use prebuilt wheels only",
+                f"building {what} for {self.target.origin} on this machine needs its sysroot "
+                "to cross-compile against",
+                hint="give it with --root DIR (make one with `torchbuild root sysroot DIST DIR "
+                "--arch arm64`), or run `torchbuild wheel` on the device itself",
             )
         tc = self.target.toolchain
         if tc.cxx is None and tc.cc is None:
@@ -449,6 +550,7 @@ class Producer:
                 base_dir=self.options.cache_dir,
                 compilers=compilers,
             )
+            base_env = self._cross_env(bdir, against, cache) if self.cross else None
             distcc = find_distcc(
                 self.options.distcc_hosts,
                 cache=cache,
@@ -470,6 +572,7 @@ class Producer:
                 verbose=self.options.verbose,
                 resumed=resumed,
                 distcc=distcc,
+                base_env=base_env,
             )
             published = self._finish(
                 the_version, rendered, source, key, against, result.wheel, family=family
@@ -496,6 +599,7 @@ class Producer:
                 "attempts": result.attempts,
                 "resumed": result.resumed,
                 "build_dir": str(bdir.path),
+                "verified": self._verified,
                 "compiler_cache": None
                 if result.cache is None
                 else {"hits": result.cache.hits, "misses": result.cache.misses},
@@ -518,9 +622,39 @@ class Producer:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
+    def _cross_env(self, bdir: BuildDir, against: _Against, cache: Any) -> dict[str, str]:
+        """This process's environment with the cross settings: toolchain file, compilers,
+        the target's Python headers and extension suffix, and the target's torch."""
+        from .cross import cross_setup
+        from .cross.torch import unpack_target_torch
+
+        torch = None
+        if against.target_torch is not None:
+            sha = self._wheel_sha256(against.target_torch)
+            torch = unpack_target_torch(against.target_torch, self.options.cache_dir, sha)
+        setup = cross_setup(
+            self.target,
+            self.sysroot(),
+            workdir=bdir.path,
+            host_python=self.options.python,
+            torch=torch,
+        )
+        env = {**os.environ, **setup.env}
+        if cache is not None and cache.path_prefix is not None:
+            # By name, so the compiler cache's masquerade links (first on PATH) catch
+            # setuptools' compiles too; CMake gets the cache as its launcher.
+            env["CC"] = setup.compilers.cc.name
+            env["CXX"] = setup.compilers.cxx.name
+        return env
+
     def _compiler_names(self) -> list[str]:
         tc = self.target.toolchain
         names = ["cc", "c++", "gcc", "g++"]
+        if self.cross:
+            from .cross import cross_arch
+
+            prefix = cross_arch(self.target.arch).gnu_prefix
+            names += [f"{prefix}gcc", f"{prefix}g++"]
         names += [Path(tool.path).name for tool in (tc.cc, tc.cxx) if tool is not None]
         # setuptools runs the compiler the interpreter was built with, by that name (Debian's
         # x86_64-linux-gnu-gcc): it must go through the cache too.
@@ -624,6 +758,10 @@ class Producer:
                     provenance=provenance,
                 ),
             )
+            if self.cross:
+                self._verified = self._verify_foreign(repaired.path, rendered, against)
+                origin = f"built key={key.digest} from {source.description}"
+                return self.wheelhouse.add(repaired.path, origin=origin).path
             self._note(f"verifying {repaired.path.name} in a fresh environment")
             companions = list(against.wheels)
             for req in _requires_dist(repaired.path):
@@ -647,10 +785,53 @@ class Producer:
                 provided_projects=list(against.identity),
                 work=self._scratch(),
             )
+            self._verified = "installed and run in a fresh environment"
             origin = f"built key={key.digest} from {source.description}"
             return self.wheelhouse.add(repaired.path, origin=origin).path
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+
+    def _verify_foreign(self, wheel: Path, rendered: Rendered, against: _Against) -> str:
+        """Check a cross-built wheel against the sysroot, then run its smoke code under QEMU."""
+        from .cross.trial import verify_foreign_wheel
+
+        companions = [against.target_torch] if against.target_torch else []
+        skip = {canonicalize_name(n) for n in against.identity} | {TORCH}
+        for req in _requires_dist(wheel):
+            dep = canonicalize_name(req.name)
+            if dep in self.produced and self.produced[dep] not in companions:
+                companions.append(self.produced[dep])
+                skip.add(dep)
+        requirements = [str(r) for r in _requires_dist(wheel) if _req_name(str(r)) not in skip]
+        for companion in companions:
+            requirements += [
+                str(r)
+                for r in _requires_dist(companion)
+                if r.marker is None or "extra" not in str(r.marker)
+            ]
+        tools = venvs.cached_venv(
+            self.options.cache_dir / "envs", self.options.python, self.options.installer, ["pip"]
+        )
+        self._note(f"verifying {wheel.name} for {self.target.arch} (sysroot, then QEMU)")
+        code = rendered.smoke or "".join(f"import {m}\n" for m in verify.top_level_modules(wheel))
+        done = verify_foreign_wheel(
+            wheel,
+            self.sysroot(),
+            arch=self.target.arch,
+            pip=[str(tools.python), "-m", "pip"],
+            pip_options=[*self.options.installer.index_args, *_foreign_args(self.target)],
+            companions=companions,
+            requirements=list(dict.fromkeys(requirements)),
+            smoke=code or "pass",
+            baseline="".join(
+                f"import {m}\n" for c in companions for m in verify.top_level_modules(c)
+            ),
+            work=self._scratch(),
+        )
+        if not done.emulated:
+            self._note(done.output)
+            return f"checked against the sysroot; {done.output}"
+        return f"checked against the sysroot; smoke test run under QEMU ({done.output})"
 
     def _local_label(self, rendered: Rendered, against: _Against, family: bool) -> str | None:
         if not family and not against.identity.get(TORCH):

@@ -375,7 +375,12 @@ def probe_installed_torch(target: Target, timeout: float = 30.0) -> InstalledTor
     """The torch installed in the target's interpreter (this host only), or None."""
     if target.origin != "host" or target.python is None or not target.python.executable:
         return None
-    done = run.probe([target.python.executable, "-c", _PROBE], timeout=timeout)
+    return probe_torch_in(target.python.executable, timeout)
+
+
+def probe_torch_in(python: str, timeout: float = 30.0) -> InstalledTorch | None:
+    """The torch installed in the interpreter ``python`` on this machine, or None."""
+    done = run.probe([python, "-c", _PROBE], timeout=timeout)
     if done is None or not done.ok:
         return None
     try:
@@ -485,6 +490,20 @@ def _decide(
             clause = variants.pairing_problem(c.variant, torch_variant, stable_abi=stable)
             judged.append(c if clause is None else _with_pairing(c, clause))
         candidates = judged
+    if user_source is not None:
+        # A source the user named is what they want built; a wheel of that very build is
+        # still found by its build key before anything compiles.
+        return _build_decision(
+            project,
+            version,
+            f"built from the given source ({user_source})",
+            target,
+            need,
+            matrix,
+            torch_version=torch_version,
+            user_source=user_source,
+            role=role,
+        )
     fitting = [c for c in candidates if c.fits]
     cached = [c for c in fitting if c.source.kind == "wheelhouse"]
     if cached:
@@ -513,6 +532,31 @@ def _decide(
             role=role,
         )
     reason = _why_not(project, version, candidates, target, tagset, torch_text)
+    return _build_decision(
+        project,
+        version,
+        reason,
+        target,
+        need,
+        matrix,
+        torch_version=torch_version,
+        user_source=user_source,
+        role=role,
+    )
+
+
+def _build_decision(
+    project: str,
+    version: Version,
+    reason: str,
+    target: Target,
+    need: variants.Need,
+    matrix: matrix_mod.Matrix,
+    *,
+    torch_version: Version | None,
+    user_source: str | None,
+    role: str,
+) -> Decision:
     series = (
         matrix.series_of(torch_version or version)
         if project != "torch"

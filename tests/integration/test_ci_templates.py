@@ -195,8 +195,7 @@ def test_templates_run_commands_torchbuild_accepts(path: Path) -> None:
     for line in lines:
         argv = shlex.split(line)
         if argv[1] == "wheel":
-            # --root for `wheel` is wired up with the cross-compiling pipeline; the target
-            # preset must exist today.
+            # The preset comes from the workflow's input (checked below against the presets).
             assert argv[argv.index("--target") + 1] == "$PRESET"
             assert "--root" in argv
             continue

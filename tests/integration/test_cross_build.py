@@ -32,7 +32,7 @@ from torchbuild.cross import (
     run_under_qemu,
 )
 from torchbuild.elf import wheel_elfs
-from torchbuild.errors import NetworkError, TorchbuildError
+from torchbuild.errors import TorchbuildError
 from torchbuild.repair import RepairRequest, repair
 from torchbuild.target import load_target
 
@@ -43,25 +43,9 @@ CEXT = ROOT / "tests" / "data" / "projects" / "tbfix-cext"
 PYTHON = Path(sys.executable)
 
 
-def _cache() -> Path:
-    root = os.environ.get("TORCHBUILD_TEST_CACHE")
-    return (Path(root) if root else Path.home() / ".cache" / "torchbuild-tests") / "cross"
-
-
 @pytest.fixture(scope="module")
-def sysroot() -> Sysroot:
-    for tool in ("aarch64-linux-gnu-g++", "qemu-aarch64-static", "apt-get", "dpkg-deb"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed")
-    if sys.version_info[:2] != (3, 11):
-        pytest.skip("the bookworm sysroot's Python is 3.11; run the tests with a 3.11")
-    started = time.monotonic()
-    try:
-        made = prepare_sysroot(_cache() / "bookworm-arm64", dist="bookworm", arch="arm64")
-    except NetworkError as exc:
-        pytest.skip(f"Debian's archive is out of reach: {exc.message}")
-    print(f"sysroot ready in {time.monotonic() - started:.1f} s")  # noqa: T201
-    return made
+def sysroot(arm64_sysroot: Sysroot) -> Sysroot:
+    return arm64_sysroot
 
 
 @pytest.fixture(scope="module")

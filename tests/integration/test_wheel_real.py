@@ -27,23 +27,6 @@ TORCHBUILD = Path(sys.executable).with_name("torchbuild")
 MEMORY_ROOT = Path("/sys/fs/cgroup/memory")
 
 
-@pytest.fixture(scope="module")
-def torch_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An interpreter with torch 2.13.0 (CPU) installed, as a user's would be."""
-    venv = tmp_path_factory.mktemp("torch-env") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    done = subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "torch==2.13.0", "numpy"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"torch 2.13.0 cannot be installed here: {done.stderr[-300:]}")
-    return python
-
-
 def _tarball(debian: str, version: str) -> Path:
     folder = download(debian, version)
     upstream = version.rsplit("-", 1)[0]

@@ -40,6 +40,7 @@ RECORDED = [
     ("numpy-abi.log", "numpy-abi", False),
     ("pkg-resources.log", "pkg-resources-missing", False),
     ("no-torch.log", "torch-missing-in-build", False),
+    ("torch-cmake-needs-cuda.log", "torch-cmake-needs-cuda", False),
     ("cmake-too-old.log", "cmake-too-old", False),
     ("cmake-too-new.log", "cmake-too-new", False),
     ("cmake-no-cxx.log", "no-compiler", False),

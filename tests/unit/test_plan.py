@@ -485,3 +485,17 @@ def test_probe_installed_torch_reads_the_files_without_importing(tmp_path: Path)
     assert found.variant().family == "nvidia"
     # Profiles of other machines are never probed.
     assert probe_installed_torch(replace(host, origin="preset:x"), timeout=30) is None
+
+
+def test_a_given_source_is_built_even_where_a_wheel_fits(pypi: IndexClient) -> None:
+    target = load_target("jetson-thor-jp7")
+    fitting = plan_for(target, "torch==2.13.0", client_=pypi)
+    assert rows(fitting)["torch"].action == "prebuilt"
+    given = plan_for(
+        target, "torch==2.13.0", client_=pypi, user_sources={"torch": "/src/pytorch-2.13.0"}
+    )
+    torch = rows(given)["torch"]
+    assert torch.action == "build"
+    assert torch.wheel is None
+    assert torch.source == "/src/pytorch-2.13.0"
+    assert torch.reason == "built from the given source (/src/pytorch-2.13.0)"

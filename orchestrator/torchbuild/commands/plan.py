@@ -75,6 +75,7 @@ def where_pip_looks(
     extra_index_url: tuple[str, ...],
     find_links: tuple[str, ...],
     offline: bool,
+    root: Path | None = None,
 ) -> tuple[Settings, Target, PipConfig, list[Source]]:
     settings = settings_from(
         index_url=index_url,
@@ -82,7 +83,7 @@ def where_pip_looks(
         find_links=find_links,
         offline=True if offline else None,
     )
-    target = target_from(target_spec, settings)
+    target = target_from(target_spec, settings, root)
     prefix = None
     if target.origin == "host" and target.python and target.python.executable:
         # pip's "site" config file lives in the interpreter's sys.prefix.

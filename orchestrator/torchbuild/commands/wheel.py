@@ -202,6 +202,14 @@ class TargetsFailedError(TorchbuildError):
     type=click.Path(path_type=Path),
     help="The interpreter the wheels are for (default: the one running torchbuild).",
 )
+@click.option(
+    "--root",
+    "sysroot",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The target's sysroot (a board image, or `torchbuild root sysroot`): builds for "
+    "another machine are cross-compiled against it. Without --target, the target is read "
+    "from it.",
+)
 @click.option("--dry-run", is_flag=True, help="Show the plan and stop.")
 @click.option("--ignore-matrix", is_flag=True, help="Allow versions the matrix does not pair.")
 @click.option("--env", "env_pairs", multiple=True, metavar="KEY=VALUE", help="Recipe override.")
@@ -248,6 +256,7 @@ def wheel(
     wheelhouse: Path | None,
     jobs: int | None,
     python: Path | None,
+    sysroot: Path | None,
     dry_run: bool,
     ignore_matrix: bool,
     env_pairs: tuple[str, ...],
@@ -281,6 +290,7 @@ def wheel(
         "packages": family,
         "given": given,
         "python": python,
+        "sysroot": sysroot,
         "wheelhouse": wheelhouse,
         "cuda": cuda,
         "ignore_matrix": ignore_matrix,
@@ -391,6 +401,7 @@ def _prepare(
     packages: Sequence[Request],
     given: dict[str, sources.SourceRequest],
     python: Path | None,
+    sysroot: Path | None,
     wheelhouse: Path | None,
     cuda: str,
     ignore_matrix: bool,
@@ -398,16 +409,24 @@ def _prepare(
     build: dict[str, Any],
 ) -> _Job:
     """Detect or load one target and plan for it ("host": this machine, as with no --target)."""
-    label = spec or "this machine"
+    label = spec or (str(sysroot) if sysroot else "this machine")
     if spec == "host":
+        if sysroot is not None:
+            raise InputError(
+                "--root names another machine's sysroot, and --target host is this machine",
+                hint="give the target's preset or profile with --target, or drop --root",
+            )
         spec = None
-    settings, target, pip, where = where_pip_looks(spec, *index)
+    root = sysroot.expanduser().absolute() if sysroot else None
+    if root is not None and not root.is_dir():
+        raise InputError(f"--root {root} is not a directory", hint="give the sysroot's path")
+    settings, target, pip, where = where_pip_looks(spec, *index, root=None if spec else root)
     if wheelhouse is not None:
         settings = dataclasses.replace(
             settings, wheelhouse=wheelhouse, sources={**settings.sources, "wheelhouse": "flag"}
         )
     interpreter = python.expanduser().absolute() if python else None
-    if interpreter is not None and not spec:
+    if interpreter is not None and not spec and root is None:
         facts = interpreter_facts(interpreter)
         target = detect.detect_host(settings, python_executable=facts["executable"])
     exe = target.python.executable if target.python and target.python.executable else None
@@ -425,7 +444,8 @@ def _prepare(
             user_sources={k: v.location for k, v in given.items()},
         )
     # A preset or profile names no interpreter on this machine: its prebuilt wheels are still
-    # fetched (dependencies resolved for its tags); its builds need cross-compiling.
+    # fetched (dependencies resolved for its tags); its builds are cross-compiled against
+    # --root, with --python (the target's minor version) running the build scripts here.
     run_python = run_python or Path(sys.executable)
     options = WheelOptions(
         wheelhouse=settings.wheelhouse_dir,
@@ -442,5 +462,6 @@ def _prepare(
         variant=need_for(target, cuda).kind,
         with_deps=build["with_deps"],
         cert=pip.cert,
+        sysroot=root,
     )
     return _Job(label, target, plan, options)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..elf import read_elf, same_arch
 from ..errors import InputError, ToolchainError
-from .arches import CrossArch, cross_arch
+from .arches import CrossArch, cross_arch, known_arches
 
 __all__ = ["Sysroot", "fix_absolute_links", "inspect_sysroot"]
 
@@ -62,6 +62,13 @@ def _libc(root: Path, names: CrossArch) -> Path:
     triplet = names.multiarch
     libc = _first([root / f"lib/{triplet}/libc.so.6", root / f"usr/lib/{triplet}/libc.so.6"])
     if libc is None:
+        for other in (cross_arch(a) for a in known_arches()):
+            if other.multiarch != triplet and (root / f"usr/lib/{other.multiarch}").is_dir():
+                raise InputError(
+                    f"{root} is a sysroot for {other.arch}, and the target is {names.arch}",
+                    hint=f"give a sysroot made for {names.arch} (`torchbuild root sysroot DIST "
+                    f"DIR --arch {names.debian}`)",
+                )
         raise ToolchainError(
             f"{root} has no C library for {names.arch} (lib/{triplet}/libc.so.6)",
             hint=f"a sysroot needs the target's libc6 and libc6-dev ({names.debian}); "

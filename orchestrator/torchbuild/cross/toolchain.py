@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
     from ..target import Target
     from .sysroot import Sysroot
+    from .torch import TargetTorch
 
 __all__ = [
     "Compilers",
@@ -125,8 +126,13 @@ def render_toolchain(
     emulator: Sequence[str] | None = None,
     find_roots: Sequence[Path] = (),
     cuda: CudaCross | None = None,
+    forced: Mapping[str, Path] | None = None,
 ) -> str:
-    """The text of the CMake toolchain file for one target and sysroot."""
+    """The text of the CMake toolchain file for one target and sysroot.
+
+    ``forced`` cache paths replace whatever the project's own build script passes with ``-D``
+    (torchaudio's setup.py hands CMake the host's Python headers and the host torch's prefix).
+    """
     roots = ";".join(str(p) for p in (sysroot, *find_roots))
     lines = [
         f"# torchbuild: cross-compiling for {names.arch} against {sysroot}",
@@ -159,6 +165,12 @@ def render_toolchain(
             # FindCUDAToolkit looks for targets/<name> beside the host's nvcc only; the
             # target's files in the sysroot are named directly.
             lines.append(f"set(CUDAToolkit_TARGET_DIR {_cmake_str(str(cuda.target_dir))})")
+    if forced:
+        lines.append("# The target's files, whatever the project's build script passes.")
+        lines += [
+            f'set({name} {_cmake_str(str(value))} CACHE PATH "" FORCE)'
+            for name, value in forced.items()
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -193,6 +205,7 @@ def cross_setup(
     workdir: Path,
     host_python: Path,
     find_roots: Sequence[Path] = (),
+    torch: TargetTorch | None = None,
     emulate: bool = True,
     path: str | None = None,
 ) -> CrossSetup:
@@ -202,7 +215,9 @@ def cross_setup(
     Python minor version. ``find_roots`` are further directories CMake may find packages in
     (the built torch's own CMake files, for torchvision). ``emulate`` runs the target's Python
     under QEMU where CMake asks for an interpreter (only when QEMU and the sysroot's Python
-    are both there). ``path`` is the ``PATH`` searched for the tools (default: this process's).
+    are both there). ``torch`` is the target's torch, unpacked: its headers come before the
+    host torch's, its libraries are the ones linked, and its CMake package is ``Torch_DIR``.
+    ``path`` is the ``PATH`` searched for the tools (default: this process's).
     """
     names = cross_arch(target.arch)
     if sysroot.arch != names.arch:
@@ -232,6 +247,12 @@ def cross_setup(
         emulator = (str(qemu), "-L", str(sysroot.path))
     cuda = find_cuda_cross(target, sysroot)
 
+    roots = list(find_roots)
+    names_ = ("Python_INCLUDE_DIR", "Python3_INCLUDE_DIR", "PYTHON_INCLUDE_DIR")
+    forced: dict[str, Path] = dict.fromkeys(names_, sysroot.python_include)
+    if torch is not None:
+        roots.append(torch.root)
+        forced["Torch_DIR"] = torch.cmake_dir
     toolchain = workdir.absolute() / f"toolchain-{names.arch}.cmake"
     _write(
         toolchain,
@@ -240,8 +261,9 @@ def cross_setup(
             sysroot.path,
             compilers,
             emulator=emulator,
-            find_roots=find_roots,
+            find_roots=roots,
             cuda=cuda,
+            forced=forced,
         ),
     )
     cmake_args = tuple(_python_args(sysroot, sysroot.python if emulator else None))
@@ -253,7 +275,13 @@ def cross_setup(
         "LDSHARED": shlex.join([str(compilers.cc), "-shared", f"--sysroot={root}"]),
         "LDCXXSHARED": shlex.join([str(compilers.cxx), "-shared", f"--sysroot={root}"]),
         # setuptools puts CPPFLAGS before its own -I of the host Python's headers.
-        "CPPFLAGS": shlex.join([f"--sysroot={root}", f"-I{sysroot.python_include}"]),
+        "CPPFLAGS": shlex.join(
+            [
+                f"--sysroot={root}",
+                f"-I{sysroot.python_include}",
+                *(f"-I{d}" for d in (torch.include_dirs if torch else ())),
+            ]
+        ),
         "_PYTHON_HOST_PLATFORM": names.platform,
         "SETUPTOOLS_EXT_SUFFIX": sysroot.ext_suffix,
         "SKBUILD_CMAKE_ARGS": ";".join(cmake_args),
@@ -266,6 +294,10 @@ def cross_setup(
             ]
         ),
     }
+    if torch is not None:
+        # setuptools puts LDFLAGS before the extension's own -L (the host torch's lib/); the
+        # rpath-link lets the linker follow libtorch's own needs inside the target's torch.
+        env["LDFLAGS"] = shlex.join([f"-L{torch.lib_dir}", f"-Wl,-rpath-link,{torch.lib_dir}"])
     if compilers.ar is not None:
         env["AR"] = str(compilers.ar)
     if compilers.ranlib is not None:
