@@ -422,6 +422,10 @@ class Producer:
         target = self.target
         if self.options.variant != "cuda" and target.cuda is not None:
             target = dataclasses.replace(target, cuda=None)
+        if self.cross:
+            # The compilers run here: the jobs model sizes them by this machine's memory and
+            # cores, not the board's.
+            target = dataclasses.replace(target, resources=self._host_resources())
         return render_package(
             name,
             version,
@@ -430,6 +434,13 @@ class Producer:
             cli_env=self.options.cli_env,
             jobs=jobs,
         )
+
+    @functools.lru_cache(maxsize=1)  # noqa: B019 - one Producer per target and run
+    def _host_resources(self) -> Any:
+        from .detect.fs import Root
+        from .detect.resources import probe_resources
+
+        return probe_resources(Root("/"), self.options.cache_dir)
 
     def _compilers(self, rendered: Rendered) -> dict[str, str | None]:
         if self.cross:

@@ -84,6 +84,22 @@ def test_fixture_cross_builds_verifies_under_qemu_and_publishes(
     assert row["action"] == "cached"
 
 
+def test_root_alone_reads_the_target_from_the_sysroot(
+    arm64_sysroot: Sysroot, tmp_path: Path
+) -> None:
+    args = ["wheel", "tbfix-cext", "--source", f"tbfix-cext={CEXT}", "--json"]
+    done = _torchbuild([*args, "--root", str(arm64_sysroot.path)], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (row,) = json.loads(done.stdout)["packages"]
+    assert row["target"] == str(arm64_sysroot.path)
+    # The board's cores and memory are unknown from its files (the model would give 1 job);
+    # the compilers run here, so the jobs model sizes them by this machine.
+    if (os.cpu_count() or 1) >= 2:
+        assert row["build"]["jobs"] >= 2
+    (wheel,) = _published(tmp_path, "tbfix-cext")
+    assert wheel.name.endswith("manylinux2014_aarch64.whl")
+
+
 def test_a_foreign_target_without_a_sysroot_says_to_give_one(tmp_path: Path) -> None:
     args = ["wheel", "tbfix-cext", "--source", f"tbfix-cext={CEXT}", "--target", PRESET]
     done = _torchbuild(args, tmp_path)
