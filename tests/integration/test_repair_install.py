@@ -119,7 +119,9 @@ def test_repaired_wheel_installs_and_imports(built_wheel: Path, tmp_path: Path) 
             version=clean_version(RAW), local="cpu", arch="x86_64", provenance={"source": "test"}
         ),
     )
-    assert done.removed_duplicates == ("pkgx/lib/libfoo.so",)
+    # One copy, under the link-time name, which becomes the soname the extension needs.
+    assert done.removed_duplicates == ("pkgx/lib/libfoo.so.2",)
+    assert done.renamed_sonames == ("libfoo.so.2 -> libfoo.so",)
     assert done.platform == "manylinux_2_5_x86_64.manylinux1_x86_64"
     _pip_install(done.path, tmp_path / "after")
     loaded = _import(tmp_path / "after")
@@ -127,4 +129,5 @@ def test_repaired_wheel_installs_and_imports(built_wheel: Path, tmp_path: Path) 
     assert loaded.stdout.split() == ["43", "2.6.0+cpu"]
     dist_info = tmp_path / "after" / "pkgx-2.6.0+cpu.dist-info"
     assert (dist_info / "torchbuild.json").read_text() == '{\n  "source": "test"\n}\n'
-    assert not (tmp_path / "after" / "pkgx" / "lib" / "libfoo.so").exists()
+    assert not (tmp_path / "after" / "pkgx" / "lib" / "libfoo.so.2").exists()
+    assert (tmp_path / "after" / "pkgx" / "lib" / "libfoo.so").is_file()

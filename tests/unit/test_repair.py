@@ -189,8 +189,34 @@ def test_duplicate_copies_dropped_but_needed_names_kept(
         },
     )
     done = repair(wheel, tmp_path / "out", _request())
-    assert done.removed_duplicates == ("pkgx/lib/libfoo.so", "pkgx/lib/libfoo.so.2.6")
-    assert [m for m in _members(done.path) if m.startswith("pkgx/lib/")] == ["pkgx/lib/libfoo.so.2"]
+    # Kept once, under the linker name (what a build against the wheel links with -lfoo),
+    # which becomes the soname; what needed the old soname now needs the new one.
+    assert done.removed_duplicates == ("pkgx/lib/libfoo.so.2", "pkgx/lib/libfoo.so.2.6")
+    assert done.renamed_sonames == ("libfoo.so.2 -> libfoo.so",)
+    members = _members(done.path)
+    assert [m for m in members if m.startswith("pkgx/lib/")] == ["pkgx/lib/libfoo.so"]
+    by_path = {e.path: e for e in done.elfs}
+    assert by_path["pkgx/lib/libfoo.so"].soname == "libfoo.so"
+    assert by_path["pkgx/_ext.so"].needed[0] == "libfoo.so"
+    installed = tmp_path / "site"
+    with zipfile.ZipFile(done.path) as archive:
+        archive.extractall(installed)
+    loaded = _load(installed / "pkgx", "_ext.so")
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == "43"  # ext_value() = foo_value() + 1
+
+    # Without the linker name in the wheel, the soname's copy is the one kept.
+    wheel = _wheel(
+        tmp_path / "1",
+        {
+            "pkgx/_ext.so": so["ext"],
+            "pkgx/lib/libfoo.so.2": lib,
+            "pkgx/lib/libfoo.so.2.6": lib,
+        },
+    )
+    done = repair(wheel, tmp_path / "out1", _request())
+    assert done.removed_duplicates == ("pkgx/lib/libfoo.so.2.6",)
+    assert done.renamed_sonames == ()
 
     # A file that needs libfoo.so.2.6 by that name keeps that copy.
     other = tmp_path / "other.so"

@@ -1,8 +1,8 @@
 """Repair: turn the wheel a build backend wrote into the wheel the wheelhouse keeps.
 
 Steps, on an unpacked copy: rename ``.dist-info``/``.data`` for the clean version and local
-label; check every ELF file is for the target machine; drop byte-identical copies of a library
-stored under its symlink names; graft missing system libraries (when asked); point run paths at
+label; check every ELF file is for the target machine; keep a library stored under several
+symlink names once (under its linker name, made its soname, when a versioned build left both); graft missing system libraries (when asked); point run paths at
 libraries shipped elsewhere in the wheel and drop absolute build-directory entries; choose the
 platform tag from what the ELF files need; rewrite ``WHEEL``, ``METADATA``, the provenance
 record and ``RECORD``; write the wheel reproducibly under its new name.
@@ -14,6 +14,7 @@ import fnmatch
 import hashlib
 import os
 import posixpath
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from packaging.utils import canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
+from .. import run
 from ..elf import DEVICE_MACHINES, ElfInfo, normalize_arch, read_elf, same_arch
 from ..errors import BuildError
 from ..wheelhouse.fsutil import TEMP_PREFIX
@@ -63,6 +65,8 @@ class Repaired:
     elfs: tuple[ElfInfo, ...]
     grafted: tuple[str, ...]  #: archive paths of the libraries copied in
     removed_duplicates: tuple[str, ...]  #: archive paths of the copies dropped
+    #: ``libtorch.so.2.6 -> libtorch.so``: versioned libraries kept once, under the linker name
+    renamed_sonames: tuple[str, ...] = ()
 
 
 def _installed(path: str, data_dir: str) -> str | None:
@@ -164,6 +168,63 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: stream.read(1024 * 1024), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+_VERSIONED_SONAME = re.compile(r"^(?P<link>.+\.so)\.\d[\w.]*$")
+
+
+def _unversion_sonames(tree: _Tree) -> tuple[list[str], list[str]]:
+    """Store a versioned library once, under its linker name, when the wheel has both.
+
+    A build with versioned sonames (Debian's torch: ``libtorch.so.2.6``) leaves the library in
+    the wheel three times, once per symlink name, because a zip stores no links. The loader
+    needs the soname; a build against the wheel (``-ltorch`` from torchvision) needs the
+    linker name ``libtorch.so``. Keeping only the linker name, made the soname with patchelf
+    and named so in every ``DT_NEEDED`` of the wheel, serves both, as PyPI's torch wheels do.
+    Returns the ``old -> new`` soname pairs and the archive paths of the copies dropped.
+    """
+    groups: dict[tuple[str, str], list[str]] = {}
+    for path, info in tree.elfs.items():
+        match = _VERSIONED_SONAME.match(info.soname or "")
+        if match:
+            groups.setdefault((posixpath.dirname(path), info.soname or ""), []).append(path)
+    renamed: list[str] = []
+    dropped: list[str] = []
+    patchelf: Path | None = None
+    for (folder, soname), paths in sorted(groups.items()):
+        match = _VERSIONED_SONAME.match(soname)
+        assert match is not None
+        link = posixpath.join(folder, match.group("link")) if folder else match.group("link")
+        if link not in paths:
+            continue
+        digest = _sha256(tree.root / link)
+        copies = [p for p in paths if p != link and _sha256(tree.root / p) == digest]
+        if not copies:
+            continue
+        patchelf = patchelf or rpath.find_patchelf()
+        new = match.group("link")
+        _patchelf(patchelf, tree, link, ["--set-soname", new])
+        for path, info in list(tree.elfs.items()):
+            if soname in info.needed and path not in copies:
+                _patchelf(patchelf, tree, path, ["--replace-needed", soname, new])
+        for path in copies:
+            tree.remove(path)
+        dropped.extend(copies)
+        renamed.append(f"{soname} -> {new}")
+    return renamed, dropped
+
+
+def _patchelf(patchelf: Path, tree: _Tree, path: str, args: list[str]) -> None:
+    done = run.capture([str(patchelf), *args, str(tree.root / path)], timeout=600.0)
+    if not done.ok:
+        raise BuildError(
+            f"patchelf {' '.join(args)} failed on {path}: "
+            f"{(done.stderr or done.stdout).strip().splitlines()[-1:]}",
+            hint="check that patchelf works (patchelf --version) and the file is not damaged",
+        )
+    info = read_elf(tree.root / path, name=path)
+    if info is not None:
+        tree.elfs[path] = info
 
 
 def _remove_duplicates(tree: _Tree) -> list[str]:
@@ -324,9 +385,11 @@ def repair(wheel: Path, out_dir: Path, request: RepairRequest) -> Repaired:
 
         grafted: list[str] = []
         removed: list[str] = []
+        renamed: list[str] = []
         if tree.elfs:
             _check_arch(tree, arch)
-            removed = _remove_duplicates(tree)
+            renamed, dropped = _unversion_sonames(tree)
+            removed = sorted([*dropped, *_remove_duplicates(tree)])
             if request.graft:
                 libs_dir = f"{canonicalize_name(project).replace('-', '_')}.libs"
                 grafted = _graft(tree, request, arch, libs_dir)
@@ -365,4 +428,5 @@ def repair(wheel: Path, out_dir: Path, request: RepairRequest) -> Repaired:
         elfs=tuple(tree.elfs[p] for p in sorted(tree.elfs)),
         grafted=tuple(grafted),
         removed_duplicates=tuple(removed),
+        renamed_sonames=tuple(renamed),
     )
