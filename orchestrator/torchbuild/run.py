@@ -3,6 +3,7 @@
 Probes run with a timeout and never raise for a missing or hanging tool: detection must report
 ``null``, not crash. ``capture`` is for commands whose failure the caller handles itself.
 ``stream`` runs a long command (a build, an install) line by line into a log and a callback.
+``attached`` hands the terminal to a command the user asked for (its own progress display).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import IO, TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
-__all__ = ["Completed", "capture", "probe", "stream", "which"]
+__all__ = ["Completed", "attached", "capture", "probe", "stream", "which"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,26 @@ def capture(
         stdin=subprocess.DEVNULL,
     )
     return Completed(tuple(args), proc.returncode, proc.stdout, proc.stderr)
+
+
+def attached(
+    args: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> int:
+    """Run a command on this process's terminal (stdin, stdout, stderr) and return its status.
+
+    Ctrl-C reaches the command too (it is in the same foreground process group); this process
+    waits for it to stop, so nothing is left running behind the caller.
+    """
+    log.debug("+ %s", shlex.join(args))
+    proc = subprocess.Popen(list(args), env=dict(env) if env is not None else None, cwd=cwd)
+    while True:
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:  # noqa: PERF203 - the command stops on the same Ctrl-C
+            continue
 
 
 def probe(

@@ -450,13 +450,14 @@ def test_run_inside_does_not_leak_the_host_environment(
 
 @needs_superuser
 def test_root_run_command_passes_the_exit_status(
-    tiny_root: Path, capsys: pytest.CaptureFixture[str]
+    tiny_root: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
+    # The command writes to this process's terminal itself (file descriptors, hence capfd).
     args = ["root", "run", str(tiny_root), "--bind", "/usr:/usr:ro", "--env", "X=1", "--"]
     assert main([*args, "sh", "-c", 'echo "$X $0 $1"; exit 42', "-c", "--bind"]) == 42
-    assert capsys.readouterr().out == "1 -c --bind\n"
+    assert capfd.readouterr().out == "1 -c --bind\n"
     assert main([*args, "no-such-program"]) == 127
-    assert "no-such-program" in capsys.readouterr().err
+    assert "no-such-program" in capfd.readouterr().err
     assert main(["root", "run", str(tiny_root), "--env", "novalue", "--", "true"]) == 3
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 import tempfile
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -180,7 +179,7 @@ def run_command(
     Write `--` before the command: torchbuild root run DIR -- python3 -c 'print(1)'
     """
     from ..errors import InputError
-    from ..roots.inside import parse_bind, run_inside
+    from ..roots.inside import parse_bind, run_attached
 
     if command[:1] == ("--",):
         # Click keeps the separator when options after DIR are not parsed (so that the
@@ -194,15 +193,12 @@ def run_command(
         if not sep or not key:
             raise InputError(f"--env {item!r} is not KEY=VALUE", hint="e.g. --env MAX_JOBS=2")
         variables[key] = value
-    done = run_inside(
+    # On this terminal: a build inside shows its own progress as it goes.
+    status = run_attached(
         directory, command, binds=[parse_bind(b) for b in binds], env=variables, cwd=cwd
     )
-    sys.stdout.write(done.stdout)
-    sys.stdout.flush()
-    sys.stderr.write(done.stderr)
-    sys.stderr.flush()
     # A command killed by a signal reads as 128 + the signal's number, as in a shell.
-    ctx.exit(done.returncode if done.returncode >= 0 else 128 - done.returncode)
+    ctx.exit(status if status >= 0 else 128 - status)
 
 
 @root.command("install")

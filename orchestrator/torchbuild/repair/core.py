@@ -2,10 +2,11 @@
 
 Steps, on an unpacked copy: rename ``.dist-info``/``.data`` for the clean version and local
 label; check every ELF file is for the target machine; keep a library stored under several
-symlink names once (under its linker name, made its soname, when a versioned build left both); graft missing system libraries (when asked); point run paths at
-libraries shipped elsewhere in the wheel and drop absolute build-directory entries; choose the
-platform tag from what the ELF files need; rewrite ``WHEEL``, ``METADATA``, the provenance
-record and ``RECORD``; write the wheel reproducibly under its new name.
+symlink names once (under its linker name, made its soname, when a versioned build left both);
+graft missing system libraries (when asked); point run paths at libraries shipped elsewhere in
+the wheel and drop absolute build-directory entries; choose the platform tag from what the ELF
+files need; rewrite ``WHEEL``, ``METADATA``, the provenance record and ``RECORD``; write the
+wheel reproducibly under its new name.
 """
 
 from __future__ import annotations

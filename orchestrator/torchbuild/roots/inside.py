@@ -158,6 +158,48 @@ def inside_command(
     return [unshare, "--mount", "--propagation", "private", "sh", "-c", script, "sh", *command]
 
 
+def _prepared(
+    root: Path,
+    command: Sequence[str],
+    *,
+    binds: Sequence[Bind],
+    env: Mapping[str, str] | None,
+    cwd: str,
+) -> list[str]:
+    require_superuser("running a command inside a root")
+    if not (root / "usr").is_dir():
+        raise InputError(
+            f"{root} does not look like a root file system (no usr/ inside)",
+            hint="create one with `torchbuild root create DIST DIR`",
+        )
+    for point in ("proc", "sys", "dev"):
+        (root / point).mkdir(exist_ok=True)
+    return list(inside_command(root, command, binds=binds, env=env, cwd=cwd))
+
+
+def _setup_failed(root: Path, reason: str) -> ToolchainError:
+    return ToolchainError(
+        f"could not set up {root} to run a command: {reason}",
+        hint="run it as root on a kernel that allows mount namespaces (not inside an "
+        "unprivileged container)",
+    )
+
+
+def run_attached(
+    root: Path,
+    command: Sequence[str],
+    *,
+    binds: Sequence[Bind] = (),
+    env: Mapping[str, str] | None = None,
+    cwd: str = "/",
+) -> int:
+    """Run ``command`` inside ``root`` on this terminal (a build shows its own progress)."""
+    status = run.attached(_prepared(root, command, binds=binds, env=env, cwd=cwd))
+    if status == SETUP_FAILED:
+        raise _setup_failed(root, "see the message above")
+    return status
+
+
 def run_inside(
     root: Path,
     command: Sequence[str],
@@ -169,21 +211,9 @@ def run_inside(
     timeout: float = LONG,
 ) -> run.Completed:
     """Run ``command`` inside ``root``; its exit status is the command's own."""
-    require_superuser("running a command inside a root")
-    if not (root / "usr").is_dir():
-        raise InputError(
-            f"{root} does not look like a root file system (no usr/ inside)",
-            hint="create one with `torchbuild root create DIST DIR`",
-        )
-    for point in ("proc", "sys", "dev"):
-        (root / point).mkdir(exist_ok=True)
-    args = inside_command(root, command, binds=binds, env=env, cwd=cwd)
+    args = _prepared(root, command, binds=binds, env=env, cwd=cwd)
     done = run_long(args, log=log, timeout=timeout)
     if done.returncode == SETUP_FAILED and _SETUP_TAG in done.stderr:
         reason = next(line for line in done.stderr.splitlines() if line.startswith(_SETUP_TAG))
-        raise ToolchainError(
-            f"could not set up {root} to run a command: {reason[len(_SETUP_TAG) :].strip()}",
-            hint="run it as root on a kernel that allows mount namespaces (not inside an "
-            "unprivileged container)",
-        )
+        raise _setup_failed(root, reason[len(_SETUP_TAG) :].strip())
     return done
