@@ -54,9 +54,9 @@ def trixie_root() -> Iterator[Path]:
         shutil.rmtree(top)
 
 
-def _json(capsys: pytest.CaptureFixture[str], args: list[str]) -> dict[str, object]:
+def _json(capfd: pytest.CaptureFixture[str], args: list[str]) -> dict[str, object]:
     assert main(args) == 0
-    data: dict[str, object] = json.loads(capsys.readouterr().out)
+    data: dict[str, object] = json.loads(capfd.readouterr().out)
     return data
 
 
@@ -65,9 +65,9 @@ def _json(capsys: pytest.CaptureFixture[str], args: list[str]) -> dict[str, obje
 @pytest.mark.network
 @needs_debootstrap
 def test_root_is_complete_and_recorded(
-    trixie_root: Path, capsys: pytest.CaptureFixture[str]
+    trixie_root: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    data = _json(capsys, ["root", "show", str(trixie_root), "--json"])
+    data = _json(capfd, ["root", "show", str(trixie_root), "--json"])
     assert data["dist"] == "trixie"
     assert data["variant"] == "minbase"
     assert data["packages"] == ["python3"]
@@ -84,7 +84,7 @@ def test_root_is_complete_and_recorded(
     assert sorted(p.name for p in trixie_root.parent.iterdir()) == ["trixie"]
     assert list((trixie_root / "var" / "cache" / "apt" / "archives").glob("*.deb")) == []
     assert main(["root", "show", str(trixie_root)]) == 0
-    assert "trixie (minbase)" in capsys.readouterr().out
+    assert "trixie (minbase)" in capfd.readouterr().out
 
 
 @pytest.mark.integration
@@ -92,13 +92,13 @@ def test_root_is_complete_and_recorded(
 @pytest.mark.network
 @needs_debootstrap
 def test_commands_run_with_the_roots_python(
-    trixie_root: Path, capsys: pytest.CaptureFixture[str]
+    trixie_root: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     code = main(
         ["root", "run", str(trixie_root), "--", "python3", "-c", "import sys; print(sys.version)"]
     )
     assert code == 0
-    out = capsys.readouterr().out
+    out = capfd.readouterr().out
     assert out.startswith("3.13."), out
     assert main(["root", "run", str(trixie_root), "--", "sh", "-c", "exit 5"]) == 5
 
@@ -108,13 +108,13 @@ def test_commands_run_with_the_roots_python(
 @pytest.mark.network
 @needs_debootstrap
 def test_torch_build_set_resolves_in_trixie(
-    trixie_root: Path, capsys: pytest.CaptureFixture[str]
+    trixie_root: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     # A dry run of apt against trixie's package lists: every name exists and installs together.
     packages = packagesets.package_sets()["torch-build"].packages
     args = ["apt-get", "install", "--simulate", "--no-install-recommends", *packages]
-    assert main(["root", "run", str(trixie_root), "--", *args]) == 0, capsys.readouterr().err
-    out = capsys.readouterr().out
+    assert main(["root", "run", str(trixie_root), "--", *args]) == 0, capfd.readouterr().err
+    out = capfd.readouterr().out
     for name in ("libxnnpack-dev", "libonnx-dev", "libsleef-dev", "cmake"):
         assert f"Inst {name} " in out
 
@@ -124,16 +124,16 @@ def test_torch_build_set_resolves_in_trixie(
 @pytest.mark.network
 @needs_debootstrap
 def test_installing_an_unknown_package_fails_and_keeps_the_record(
-    trixie_root: Path, capsys: pytest.CaptureFixture[str]
+    trixie_root: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     before = (trixie_root / MARKER).read_text()
     logs = set(Path(tempfile.gettempdir()).glob("torchbuild-root-install-*"))
     assert main(["root", "install", str(trixie_root), "no-such-package-torchbuild"]) == 3
-    assert "no package no-such-package-torchbuild" in capsys.readouterr().err
+    assert "no package no-such-package-torchbuild" in capfd.readouterr().err
     assert (trixie_root / MARKER).read_text() == before
     # The error does not send the user to a log, so none is left behind.
     assert set(Path(tempfile.gettempdir()).glob("torchbuild-root-install-*")) == logs
-    data = _json(capsys, ["root", "install", str(trixie_root), "patch", "--json"])
+    data = _json(capfd, ["root", "install", str(trixie_root), "patch", "--json"])
     assert data["packages"] == ["python3", "patch"]
     assert (trixie_root / "usr" / "bin" / "patch").exists()
 
@@ -143,17 +143,17 @@ def test_installing_an_unknown_package_fails_and_keeps_the_record(
 @pytest.mark.network
 @needs_debootstrap
 def test_install_self_then_detect_inside_sees_trixie(
-    trixie_root: Path, capsys: pytest.CaptureFixture[str]
+    trixie_root: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     started = time.monotonic()
-    made = _json(capsys, ["root", "install-self", str(trixie_root), "--json"])
+    made = _json(capfd, ["root", "install-self", str(trixie_root), "--json"])
     sys.stderr.write(f"\nroot install-self: {time.monotonic() - started:.0f} s\n")
     assert made["venv"] == "/opt/torchbuild/venv"
     assert str(made["python"]).startswith("3.13.")
     venv_cfg = (trixie_root / "opt" / "torchbuild" / "venv" / "pyvenv.cfg").read_text()
     assert "home = /usr/bin" in venv_cfg
     target = _json(
-        capsys,
+        capfd,
         ["root", "run", str(trixie_root), "--", "/opt/torchbuild/venv/bin/torchbuild", "detect",
          "--json"],
     )  # fmt: skip
@@ -162,7 +162,7 @@ def test_install_self_then_detect_inside_sees_trixie(
     assert isinstance(python, dict)
     assert python["version"].startswith("3.13.")
     assert python["executable"] == "/opt/torchbuild/venv/bin/python"
-    recorded = _json(capsys, ["root", "show", str(trixie_root), "--json"])["self_install"]
+    recorded = _json(capfd, ["root", "show", str(trixie_root), "--json"])["self_install"]
     assert isinstance(recorded, dict)
     assert recorded["venv"] == "/opt/torchbuild/venv"
 
@@ -170,10 +170,10 @@ def test_install_self_then_detect_inside_sees_trixie(
 @pytest.mark.integration
 @pytest.mark.slow
 @needs_debootstrap
-def test_failed_create_leaves_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_failed_create_leaves_nothing(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     target = tmp_path / "root"
     code = main(["root", "create", "trixie", str(target), "--mirror", "http://127.0.0.1:9/debian"])
-    err = capsys.readouterr().err
+    err = capfd.readouterr().err
     assert code == 11, err
     assert not target.exists()
     assert list(tmp_path.iterdir()) == []
