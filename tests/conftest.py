@@ -20,15 +20,25 @@ if TYPE_CHECKING:
     from torchbuild.cross import Sysroot
 
 DATA = Path(__file__).parent / "data"
+MEMORY_ROOT = Path("/sys/fs/cgroup/memory")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--run-slow", action="store_true", help="run tests marked slow")
     parser.addoption("--run-network", action="store_true", help="run tests marked network")
+    parser.addoption(
+        "--run-torch-build",
+        action="store_true",
+        help="run the hour-long build of torch itself (tests marked torch_build)",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for marker, option in (("slow", "--run-slow"), ("network", "--run-network")):
+    for marker, option in (
+        ("slow", "--run-slow"),
+        ("network", "--run-network"),
+        ("torch_build", "--run-torch-build"),
+    ):
         if config.getoption(option):
             continue
         skip = pytest.mark.skip(reason=f"needs {option}")
@@ -88,3 +98,17 @@ def torch_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if done.returncode != 0:
         pytest.skip(f"torch 2.13.0 cannot be installed here: {done.stderr[-300:]}")
     return python
+
+
+def own_memory_cgroup() -> Path | None:
+    """This process's cgroup v1 memory directory, where child groups can be made."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            folder = MEMORY_ROOT / path.lstrip("/")
+            return folder if (folder / "memory.limit_in_bytes").is_file() else None
+    return None

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
+from conftest import own_memory_cgroup
 from debsrc import download
 
 pytestmark = [pytest.mark.integration, pytest.mark.network, pytest.mark.slow]
 
 TORCHBUILD = Path(sys.executable).with_name("torchbuild")
-MEMORY_ROOT = Path("/sys/fs/cgroup/memory")
 
 
 def _tarball(debian: str, version: str) -> Path:
@@ -149,23 +149,10 @@ def test_torchvision_from_debian_source(tmp_path: Path, torch_python: Path) -> N
 # -- out of memory, for real -------------------------------------------------------------------
 
 
-def _own_memory_cgroup() -> Path | None:
-    try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
-        if "memory" in controllers.split(","):
-            folder = MEMORY_ROOT / path.lstrip("/")
-            return folder if (folder / "memory.limit_in_bytes").is_file() else None
-    return None
-
-
 @pytest.fixture
 def small_board(tmp_path: Path):  # type: ignore[no-untyped-def]
     """A child memory cgroup limited to 1800 MiB: the command prefix that runs inside it."""
-    parent = _own_memory_cgroup()
+    parent = own_memory_cgroup()
     if parent is None or not os.access(parent, os.W_OK):
         pytest.skip("no writable cgroup v1 memory controller here")
     group = parent / f"torchbuild-test-{os.getpid()}-{tmp_path.name}"

@@ -1,0 +1,223 @@
+"""torch 2.6.0 from Debian's source package, built by torchbuild in a trixie build root, then
+torchvision 0.21.0 and torchaudio 2.6.0 against that very torch, installed from the wheelhouse
+into a fresh environment in the same root, and run.
+
+An hour and more on two cores, so it runs only with ``--run-torch-build`` (and ``-s`` to see
+the phase table as it goes):
+
+    pytest tests/integration/test_torch_from_debian.py --run-torch-build -s
+
+The root lives in the test cache (``$TORCHBUILD_TEST_CACHE`` or ``~/.cache/torchbuild-tests``,
+then ``roots/trixie-torch``) with torchbuild's own cache inside it, so an interrupted run resumes
+the kept build directory where it stopped. The build runs in a child memory cgroup when the
+machine has a writable cgroup v1 memory controller, and its peak memory is read from there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from conftest import own_memory_cgroup, test_cache
+from debsrc import download
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.network,
+    pytest.mark.slow,
+    pytest.mark.torch_build,
+]
+
+TORCHBUILD = Path(sys.executable).with_name("torchbuild")
+INSIDE = "/opt/torchbuild/venv/bin/torchbuild"
+WHEELHOUSE = "/wheelhouse"  # inside the root
+SOURCES = {
+    "torch": ("pytorch", "2.6.0+dfsg-7", "pytorch_2.6.0+dfsg-7.dsc"),
+    "torchvision": ("pytorch-vision", "0.21.0-3", "pytorch-vision_0.21.0.orig.tar.gz"),
+    "torchaudio": ("pytorch-audio", "2.6.0-1", "pytorch-audio_2.6.0.orig.tar.gz"),
+}
+USE = """
+import torch, torchvision, torchaudio
+a = torch.randn(256, 256)
+assert torch.allclose(a @ torch.eye(256), a, atol=1e-5)
+w = torch.randn(8, requires_grad=True)
+(w * w).sum().backward()
+assert torch.allclose(w.grad, 2 * w)
+boxes = torch.tensor([[0.0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60]])
+keep = torchvision.ops.nms(boxes, torch.tensor([0.9, 0.8, 0.7]), 0.5)
+assert keep.tolist() == [0, 2], keep
+y = torchaudio.functional.lowpass_biquad(torch.randn(1, 1600), 16000, 1000.0)
+assert y.shape == (1, 1600)
+print(torch.__version__, torchvision.__version__, torchaudio.__version__)
+"""
+
+
+class Phases:
+    """Wall time of each phase, printed as they finish and as a table at the end."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, float]] = []
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        started = time.monotonic()
+        sys.stderr.write(f"\n[{time.strftime('%H:%M:%S')}] {name} ...\n")
+        yield
+        took = time.monotonic() - started
+        self.rows.append((name, took))
+        sys.stderr.write(f"[{time.strftime('%H:%M:%S')}] {name}: {took:.0f} s\n")
+
+    def table(self) -> str:
+        width = max(len(n) for n, _ in self.rows)
+        lines = [f"{n:<{width}}  {t / 60:6.1f} min" for n, t in self.rows]
+        total = sum(t for _, t in self.rows)
+        return "\n".join([*lines, f"{'total':<{width}}  {total / 60:6.1f} min"])
+
+
+@contextmanager
+def peak_memory(group: Path) -> Iterator[list[int]]:
+    """The largest resident memory of everything in a cgroup (``[bytes]``), sampled every two
+    seconds; page cache is left out (``memory.max_usage_in_bytes`` counts the files read)."""
+    peak = [0]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(2.0):
+            try:
+                text = (group / "memory.stat").read_text()
+            except OSError:
+                continue
+            stat = dict(line.split() for line in text.splitlines())
+            peak[0] = max(peak[0], int(stat.get("total_rss", "0")))
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield peak
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _root_run(root: Path, args: list[str], *, prefix: list[str] | None = None) -> str:
+    src = test_cache() / "debian-src"
+    command = [str(TORCHBUILD), "root", "run", str(root), "--bind", f"{src}:/src:ro", "--"]
+    done = subprocess.run(
+        [*(prefix or []), *command, *args],
+        stdout=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, f"{args[:3]} exited {done.returncode}"
+    return done.stdout
+
+
+def _wheel(root: Path, packages: list[str], *, prefix: list[str] | None = None) -> dict:
+    sources = [
+        f"--source={name}=/src/{SOURCES[name][2]}"
+        for name in ("torch", "torchvision", "torchaudio")
+        if any(p.startswith(name) for p in packages)
+    ]
+    args = [INSIDE, "wheel", *packages, *sources, f"--wheelhouse={WHEELHOUSE}", "--json"]
+    out = _root_run(root, args, prefix=prefix)
+    return {row["project"]: row for row in json.loads(out)["packages"]}
+
+
+@pytest.fixture
+def memory_group() -> Iterator[Path | None]:
+    parent = own_memory_cgroup()
+    if parent is None or not os.access(parent, os.W_OK):
+        yield None
+        return
+    group = parent / f"torchbuild-torch-{os.getpid()}"
+    group.mkdir(exist_ok=True)
+    try:
+        yield group
+    finally:
+        for _ in range(50):
+            try:
+                group.rmdir()
+                break
+            except OSError:
+                time.sleep(0.2)
+
+
+def test_torch_2_6_0_from_debian_source_then_vision_and_audio_against_it(
+    memory_group: Path | None,
+) -> None:
+    if os.geteuid() != 0 or shutil.which("debootstrap") is None:
+        pytest.skip("needs root privileges and debootstrap (the build root)")
+    phases = Phases()
+    root = test_cache() / "roots" / "trixie-torch"
+    with phases("sources (apt-get source --download-only)"):
+        for package, version, _name in SOURCES.values():
+            download(package, version, complete=package == "pytorch")
+    with phases("root create trixie --packages torch-build"):
+        if not (root / ".torchbuild-root.json").is_file():
+            root.parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run(
+                [str(TORCHBUILD), "root", "create", "trixie", str(root), "--packages",
+                 "torch-build"],
+                check=True,
+            )  # fmt: skip
+    with phases("root install-self"):
+        subprocess.run([str(TORCHBUILD), "root", "install-self", str(root)], check=True)
+
+    prefix = None
+    if memory_group is not None:
+        prefix = ["sh", "-c", f'echo $$ > {memory_group}/cgroup.procs && exec "$@"', "sh"]
+    with phases("torch 2.6.0: build, repair, verify, publish"):
+        if memory_group is not None:
+            with peak_memory(memory_group) as peak:
+                first = _wheel(root, ["torch==2.6.0", "--no-deps"], prefix=prefix)
+        else:
+            first = _wheel(root, ["torch==2.6.0", "--no-deps"])
+    torch = first["torch"]
+    assert torch["action"] in ("built", "cached"), torch
+    assert torch["version"] == "2.6.0+cpu"
+    wheel = root / WHEELHOUSE.lstrip("/") / "simple" / "torch" / torch["wheel"]
+
+    with phases("torch 2.6.0 again (build key: cached)"):
+        again = _wheel(root, ["torch==2.6.0", "--no-deps"])
+    assert again["torch"]["action"] == "cached"
+    assert again["torch"]["wheel"] == torch["wheel"]
+
+    with phases("torchvision 0.21.0 and torchaudio 2.6.0 against it"):
+        family = _wheel(root, ["torch==2.6.0", "torchvision==0.21.0", "torchaudio==2.6.0"])
+    assert family["torch"]["action"] == "cached"
+    for name in ("torchvision", "torchaudio"):
+        assert family[name]["action"] in ("built", "cached"), family[name]
+
+    with phases("fresh environment in the root: install from the wheelhouse, run"):
+        index = f"file://{WHEELHOUSE}/simple/"
+        script = (
+            "set -e; rm -rf /tmp/use; python3 -m venv /tmp/use; "
+            f"/tmp/use/bin/pip install -q --index-url {index} torch torchvision torchaudio; "
+            f"cd /tmp && /tmp/use/bin/python -c {shlex.quote(USE)}"
+        )
+        printed = _root_run(root, ["sh", "-c", script])
+    assert printed.split() == ["2.6.0+cpu", "0.21.0+cpu", "2.6.0+cpu"], printed
+
+    size = wheel.stat().st_size if wheel.is_file() else 0
+    report = [
+        phases.table(),
+        f"torch wheel: {torch['wheel']}, {size / 1e6:.0f} MB",
+        f"torch build: {torch['detail']}",
+    ]
+    if memory_group is not None:
+        report.append(f"peak resident memory of the torch build: {peak[0] / 2**30:.2f} GiB")
+    sys.stderr.write("\n" + "\n".join(report) + "\n")
