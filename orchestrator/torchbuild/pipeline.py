@@ -38,6 +38,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from . import __version__, elf, matrix, run, sources, venvs, verify
+from .build.before import run_before
 from .build.compiler_cache import find_compiler_cache
 from .build.distcc import find_distcc
 from .build.key import BuildKey, build_key
@@ -418,7 +419,9 @@ class Producer:
             self._installed_torch = probe_installed_torch(self.target, timeout=60.0)
         return self._installed_torch
 
-    def _render(self, name: str, version: str, jobs: int | None) -> Rendered:
+    def _render(
+        self, name: str, version: str, jobs: int | None, source_kind: str | None = None
+    ) -> Rendered:
         target = self.target
         if self.options.variant != "cuda" and target.cuda is not None:
             target = dataclasses.replace(target, cuda=None)
@@ -433,6 +436,7 @@ class Producer:
             extra_dirs=self.options.recipe_dirs,
             cli_env=self.options.cli_env,
             jobs=jobs,
+            source_kind=source_kind,
         )
 
     @functools.lru_cache(maxsize=1)  # noqa: B019 - one Producer per target and run
@@ -526,7 +530,7 @@ class Producer:
             version = version or found or "0"
         assert version is not None
         the_version: str = version
-        rendered = self._render(canonical, the_version, self.options.jobs)
+        rendered = self._render(canonical, the_version, self.options.jobs, source.kind)
         against = self._against(canonical, tree_requires)
         key = build_key(
             rendered,
@@ -575,7 +579,7 @@ class Producer:
                 jobs = distcc.hosts.jobs(jobs)
             result = run_build(
                 bdir,
-                lambda jobs: self._render(canonical, the_version, jobs),
+                lambda jobs: self._render(canonical, the_version, jobs, source.kind),
                 venv,
                 jobs=jobs,
                 cache=cache,
@@ -681,6 +685,13 @@ class Producer:
         if rendered.patches:
             self._note(f"applying {len(rendered.patches)} patch(es)")
             apply_series(dest, rendered.patches)
+        if rendered.before:
+            # Once per fresh tree: a resumed build keeps what the steps generated (running
+            # them again would touch generated headers and make Ninja rebuild everything).
+            self._note(f"running {len(rendered.before)} step(s) before the build")
+            run_before(
+                rendered, dest, {**os.environ, **rendered.env}, dest.parent / "logs" / "before.log"
+            )
 
     def _build_env(
         self, rendered: Rendered, tree_requires: Sequence[str], against: _Against

@@ -7,7 +7,7 @@ torchvision 0.21.0 and torchaudio 2.6.0, fetched with the machine's own apt conf
 tests/debsrc.py.
 
 "Read by the tree" means, for each variable a recipe can set for that version (defaults, the
-series and every override whose version condition holds, whatever the target):
+series and every override whose version condition holds, whatever the target and the source):
 
 * a Python build file names it as a string (``os.getenv("X")``, ``check_env_flag("X")``, the
   pass-through list in torch's tools/setup_helpers/cmake.py), or
@@ -18,12 +18,17 @@ series and every override whose version condition holds, whatever the target):
 
 torchvision and torchaudio build through the installed torch's ``torch.utils.cpp_extension``;
 its copy from the torch tree counts as one of their build files.
+
+``before`` steps must name paths the tree has; torch 2.6's flatc step (for Debian's source
+package) is run with the real flatc on the tree's own schema when flatc is installed.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -230,3 +235,75 @@ def test_the_version_stamp_matches_version_txt(package: str, trees: dict[str, Pa
     assert Version(stamp) == version
     assert Version(stamp).release == tree_version.release
     assert conditions.parse_version(stamp) is not None
+
+
+def _steps(files: list[RecipeFile], version: Version) -> list[tuple[str, tuple[str, ...]]]:
+    """Every ``before`` step some target or source could get for ``version``, with its place."""
+    out: list[tuple[str, tuple[str, ...]]] = []
+    for f in files:
+        out.extend((f"{f.label} [defaults]", step) for step in f.defaults.before or ())
+        s = f.series_for(version)
+        if s is not None:
+            out.extend((f"{f.label} [series {s.name}]", step) for step in s.before or ())
+        for i, ov in enumerate(f.overrides, start=1):
+            if ov.when.version is None or ov.when.version.contains(version, prereleases=True):
+                out.extend((f"{f.label} override #{i}", step) for step in ov.before or ())
+    return out
+
+
+@pytest.mark.parametrize("package", sorted(SOURCES))
+def test_every_path_a_before_step_names_is_in_the_tree(
+    package: str, trees: dict[str, Path]
+) -> None:
+    tree = trees[package]
+    version = Version(_tree_version(tree).base_version)
+    steps = _steps(_recipe(package), version)
+    if package == "torch":
+        assert steps, "torch 2.6 has the flatc step for Debian's source package"
+    missing = [
+        f"{word} (in {where})"
+        for where, step in steps
+        for word in step[1:]
+        if "/" in word and not word.startswith("-") and not (tree / word).exists()
+    ]
+    assert not missing, f"{package} {version}: before steps name paths the tree lacks: {missing}"
+
+
+_PIN = re.compile(
+    r"FLATBUFFERS_VERSION_MAJOR == (\d+) &&\s*FLATBUFFERS_VERSION_MINOR == (\d+) &&"
+    r"\s*FLATBUFFERS_VERSION_REVISION == (\d+)"
+)
+_TABLES = re.compile(r"^struct (\w+) FLATBUFFERS_FINAL_CLASS", re.MULTILINE)
+SERIALIZATION = "torch/csrc/jit/serialization"
+
+
+def test_the_shipped_flatbuffers_header_pins_the_flatc_that_made_it(
+    trees: dict[str, Path],
+) -> None:
+    # The reason for the step: the tree's header only compiles against flatbuffers 23.3.3.
+    header = (trees["torch"] / SERIALIZATION / "mobile_bytecode_generated.h").read_text()
+    m = _PIN.search(header)
+    assert m is not None
+    assert m.groups() == ("23", "3", "3")
+
+
+@pytest.mark.skipif(shutil.which("flatc") is None, reason="flatc is not installed")
+def test_the_flatc_step_regenerates_the_real_header(trees: dict[str, Path], tmp_path: Path) -> None:
+    from torchbuild.build.before import run_before
+
+    version = subprocess.run(["flatc", "--version"], capture_output=True, text=True, check=True)
+    found = re.search(r"(\d+)\.(\d+)\.(\d+)", version.stdout)
+    assert found is not None, version.stdout
+    shipped = (trees["torch"] / SERIALIZATION / "mobile_bytecode_generated.h").read_text()
+    tree = tmp_path / "tree"
+    shutil.copytree(trees["torch"] / SERIALIZATION, tree / SERIALIZATION)
+    rendered = render(_recipe("torch"), "torch", "2.6.0", _x86_cpu(), source_kind="dsc")
+    assert rendered.before
+    run_before(rendered, tree, {"PATH": os.environ["PATH"]}, tmp_path / "before.log")
+    header = (tree / SERIALIZATION / "mobile_bytecode_generated.h").read_text()
+    m = _PIN.search(header)
+    assert m is not None
+    assert m.groups() == found.groups()
+    # The same tables as the shipped header: only the flatc version behind them differs.
+    assert set(_TABLES.findall(header)) == set(_TABLES.findall(shipped))
+    assert len(_TABLES.findall(header)) > 10

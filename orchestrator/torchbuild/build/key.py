@@ -84,5 +84,7 @@ def build_key(
         "target": _target_facts(target),
         "compilers": dict(sorted(compilers.items())),
     }
+    if rendered.before:  # only when there are steps: every earlier key stays as it was
+        inputs["before"] = [list(step) for step in rendered.before]
     blob = json.dumps(inputs, sort_keys=True, separators=(",", ":")).encode()
     return BuildKey(hashlib.sha256(blob).hexdigest(), inputs)

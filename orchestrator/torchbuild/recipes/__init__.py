@@ -32,7 +32,10 @@ def render_package(
     cli_env: Mapping[str, str] | None = None,
     jobs: int | None = None,
     environ: Mapping[str, str] | None = None,
+    source_kind: str | None = None,
 ) -> Rendered:
     """Load ``package``'s layers (bundled, TORCHBUILD_RECIPE_PATH, --recipe-dir) and render."""
     layers = layers_for(package, recipe_dirs(extra_dirs, environ))
-    return render(layers, package, version, target, cli_env=cli_env, jobs=jobs)
+    return render(
+        layers, package, version, target, cli_env=cli_env, jobs=jobs, source_kind=source_kind
+    )

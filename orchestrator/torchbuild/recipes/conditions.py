@@ -1,4 +1,4 @@
-"""Matching ``when`` conditions against a Target and a package version.
+"""Matching ``when`` conditions against a Target, a package version and the source's kind.
 
 Pure functions of frozen values: nothing here looks at the machine.
 """
@@ -44,9 +44,13 @@ def _one_of(wanted: tuple[str, ...], fact: str | None) -> bool:
     return fact is not None and fact.lower() in (w.lower() for w in wanted)
 
 
-def matches(cond: Condition, target: Target, version: Version) -> bool:
-    """True when every key given in ``cond`` holds for ``target`` building ``version``."""
+def matches(
+    cond: Condition, target: Target, version: Version, *, source_kind: str | None = None
+) -> bool:
+    """True when every key in ``cond`` holds; ``source_kind`` None (unknown) fails ``source``."""
     checks: list[bool] = []
+    if cond.source:
+        checks.append(_one_of(cond.source, source_kind))
     if cond.os:
         checks.append(_one_of(cond.os, target.os))
     if cond.arch:

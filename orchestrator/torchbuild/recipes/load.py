@@ -124,10 +124,30 @@ class _Reader:
             return raw
         if kind == "strings":
             if isinstance(raw, str):
-                return (raw,)
-            if isinstance(raw, list) and raw and all(isinstance(x, str) for x in raw):
-                return tuple(raw)
-            return self._wrong(where, "a string or a non-empty list of strings", raw)
+                items: tuple[str, ...] = (raw,)
+            elif isinstance(raw, list) and raw and all(isinstance(x, str) for x in raw):
+                items = tuple(raw)
+            else:
+                return self._wrong(where, "a string or a non-empty list of strings", raw)
+            choices = meta.get("choices")
+            if choices is not None:
+                unknown = [x for x in items if x not in choices]
+                if unknown:
+                    self.problem(
+                        where,
+                        f"unknown {', '.join(map(repr, unknown))}; known: {', '.join(choices)}",
+                    )
+                    return None
+            return items
+        if kind == "commands":
+            if isinstance(raw, list) and all(
+                isinstance(cmd, list) and cmd and all(isinstance(w, str) for w in cmd)
+                for cmd in raw
+            ):
+                return tuple(tuple(cmd) for cmd in raw)
+            return self._wrong(
+                where, 'a list of commands, each a non-empty list of words: [["prog", "arg"]]', raw
+            )
         if kind == "list":
             if isinstance(raw, list) and all(isinstance(x, str) for x in raw):
                 return tuple(raw)
@@ -220,6 +240,9 @@ def _check_values(r: _Reader, values: Values, where: str) -> None:
         _check_templates(r, f"{_join(where, 'env')}.{name}", value)
     for i, arg in enumerate(values.command):
         _check_templates(r, f"{_join(where, 'command')}[{i}]", arg)
+    for i, step in enumerate(values.before or ()):
+        for j, word in enumerate(step):
+            _check_templates(r, f"{_join(where, 'before')}[{i}][{j}]", word)
     if values.env and values.env_unset:
         for name in sorted(set(values.env) & set(values.env_unset)):
             r.problem(where, f"{name} is both set (env) and unset (env-unset)")
@@ -278,6 +301,8 @@ def _conflict_keys(ov: Override) -> dict[str, object]:
         out["command"] = ov.command
     if ov.smoke is not None:
         out["smoke"] = ov.smoke
+    if ov.before is not None:
+        out["before"] = ov.before
     if ov.memory is not None:
         for f in fields(ov.memory):
             value = getattr(ov.memory, f.name)

@@ -8,7 +8,9 @@ cannot drift apart.
 Kinds: ``string``, ``strings`` (a string or a list of strings), ``specifier`` (a PEP 440
 specifier set such as ``">=2.6,<2.7"``), ``bool``, ``integer``, ``number`` (positive),
 ``env`` (a table of string values), ``list`` (a list of strings), ``requirements`` (PEP 508
-strings), ``table`` (one nested model) and ``array`` (a list of nested models).
+strings), ``commands`` (a list of commands, each a non-empty list of words), ``table`` (one
+nested model) and ``array`` (a list of nested models). A ``strings`` field may name its
+``choices``: the loader and the schema accept only those.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from packaging.specifiers import SpecifierSet
+
+from ..sources.model import KINDS as SOURCE_KINDS
 
 __all__ = [
     "FORMAT",
@@ -48,6 +52,7 @@ KINDS = (
     "env",
     "list",
     "requirements",
+    "commands",
     "table",
     "array",
 )
@@ -61,12 +66,19 @@ TEMPLATE_NAMES = {
 
 
 def meta(
-    kind: str, doc: str, *, required: bool = False, model: type | None = None
+    kind: str,
+    doc: str,
+    *,
+    required: bool = False,
+    model: type | None = None,
+    choices: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
     """Field metadata for the loader and the schema generator: kind, documentation, required."""
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}")
-    return {"kind": kind, "doc": doc, "required": required, "model": model}
+    if choices is not None and kind != "strings":
+        raise ValueError("only a 'strings' field takes choices")
+    return {"kind": kind, "doc": doc, "required": required, "model": model, "choices": choices}
 
 
 def toml_name(field_name: str) -> str:
@@ -135,6 +147,16 @@ class Condition:
             "CPU feature flags that must not be listed (an unknown CPU lacks every flag).",
         ),
     )
+    source: tuple[str, ...] = field(
+        default=(),
+        metadata=meta(
+            "strings",
+            "The kind of source the build starts from: dir (a local directory), archive, dsc (a "
+            "Debian source package, its patch series applied) or git. Never matches where the "
+            "source is not known (recipes show without one).",
+            choices=SOURCE_KINDS,
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -193,6 +215,16 @@ class Values:
     )
     memory: Memory | None = field(
         default=None, metadata=meta("table", "Per-job memory estimate.", model=Memory)
+    )
+    #: None: this layer says nothing; an empty tuple: no steps (it clears an earlier layer's).
+    before: tuple[tuple[str, ...], ...] | None = field(
+        default=None,
+        metadata=meta(
+            "commands",
+            "Steps run once in the prepared source tree, after the patches and before the build "
+            "command, each a list of words that may use {version} and friends; a later layer's "
+            "list replaces an earlier one ([] removes it).",
+        ),
     )
 
 

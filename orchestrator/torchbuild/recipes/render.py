@@ -3,7 +3,8 @@
 A pure function: it reads no files and runs nothing. Layers apply in order (bundled recipe, then
 each user recipe directory, then ``--env``); inside a layer the order is ``[defaults]``, the
 series containing the version, then every matching ``[[overrides]]`` entry in file order. Every
-value remembers which layer and which override set it, and why.
+value remembers which layer and which override set it, and why. Overrides may depend on the
+source's kind (``when = { source = ["dsc"] }``); the caller passes it when it knows it.
 """
 
 from __future__ import annotations
@@ -68,8 +69,9 @@ class Rendered:
     jobs: int
     jobs_estimate: JobsEstimate | None
     memory_source: str | None
-    #: ``ENV_NAME`` / ``build-requires:<project>`` / ``command`` / ``smoke`` / ``jobs`` /
-    #: ``memory.per-job-gib`` / ``memory.reserve-gib`` → the layer (and override) that set it.
+    #: ``ENV_NAME`` / ``build-requires:<project>`` / ``command`` / ``before`` / ``smoke`` /
+    #: ``jobs`` / ``memory.per-job-gib`` / ``memory.reserve-gib`` → the layer (and override)
+    #: that set it.
     provenance: Mapping[str, str]
     #: The overrides that matched, as provenance strings, in the order they applied.
     matched: tuple[str, ...]
@@ -78,6 +80,10 @@ class Rendered:
     tool_env: Mapping[str, str] = field(default_factory=dict)
     #: The variables that carry the job count (they change how fast, not what is built).
     jobs_env: tuple[str, ...] = ()
+    #: Steps run once in the freshly prepared tree (patches applied), before ``command``.
+    before: tuple[tuple[str, ...], ...] = ()
+    #: The source kind the render was asked about (None: not known).
+    source_kind: str | None = None
 
 
 class _State:
@@ -85,6 +91,7 @@ class _State:
         self.env: dict[str, str] = {}
         self.requires: dict[str, str] = {}
         self.command: tuple[str, ...] = ()
+        self.before: tuple[tuple[str, ...], ...] = ()
         self.smoke: str | None = None
         self.memory: dict[str, Any] = {}
         self.provenance: dict[str, str] = {}
@@ -105,6 +112,13 @@ class _State:
         if values.command:
             self.command = values.command
             self.provenance["command"] = source
+        if values.before is not None:
+            # Replaced as a whole, like the command: steps from two layers need not fit together.
+            self.before = values.before
+            if values.before:
+                self.provenance["before"] = source
+            else:
+                self.provenance.pop("before", None)
         if values.smoke is not None:
             self.smoke = values.smoke
             self.provenance["smoke"] = source
@@ -192,6 +206,7 @@ def render(
     *,
     cli_env: Mapping[str, str] | None = None,
     jobs: int | None = None,
+    source_kind: str | None = None,
 ) -> Rendered:
     """Render ``package`` at ``version`` for ``target`` from ``recipes`` (lowest layer first)."""
     if not recipes:
@@ -222,7 +237,7 @@ def render(
             if s.requires_cuda is not None:
                 requires_cuda = (s.requires_cuda, src)
         for i, ov in enumerate(recipe.overrides, start=1):
-            if conditions.matches(ov.when, target, v):
+            if conditions.matches(ov.when, target, v, source_kind=source_kind):
                 src = _override_source(recipe, i, ov)
                 state.apply(ov, src)
                 state.matched.append(src)
@@ -231,7 +246,8 @@ def render(
                 p.file, recipe.patches_root / p.file, p.sha256, p.reason, p.upstream, recipe.label
             )
             for p in recipe.patches
-            if p.versions.contains(v, prereleases=True) and conditions.matches(p.when, target, v)
+            if p.versions.contains(v, prereleases=True)
+            and conditions.matches(p.when, target, v, source_kind=source_kind)
         )
 
     if series_name is None:
@@ -256,6 +272,10 @@ def render(
         for k, val in state.env.items()
     }
     command = tuple(_expand(a, facts, "command") for a in state.command)
+    before = tuple(
+        tuple(_expand(w, facts, f"before step {i}") for w in step)
+        for i, step in enumerate(state.before, start=1)
+    )
     if not command:
         raise RecipeError(f"the recipe for {package} {v} sets no build command")
 
@@ -303,6 +323,8 @@ def render(
         layers=tuple(r.label for r in recipes),
         tool_env=tool_env,
         jobs_env=jobs_env,
+        before=before,
+        source_kind=source_kind,
     )
 
 
@@ -345,6 +367,8 @@ def to_json(r: Rendered) -> dict[str, Any]:
         "env": dict(r.env),
         "build_requires": list(r.build_requires),
         "command": list(r.command),
+        "before": [list(step) for step in r.before],
+        "source_kind": r.source_kind,
         "smoke": r.smoke,
         "jobs": r.jobs,
         "memory": {

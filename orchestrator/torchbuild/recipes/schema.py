@@ -42,6 +42,19 @@ def _kind_schema(meta: Any, defs: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "string"}
     elif kind == "strings":
         out = dict(_STRINGS)
+        if meta.get("choices"):
+            one = {"enum": list(meta["choices"])}
+            out = {
+                "oneOf": [
+                    {"type": "string", **one},
+                    {"type": "array", "items": {"type": "string", **one}, "minItems": 1},
+                ]
+            }
+    elif kind == "commands":
+        out = {
+            "type": "array",
+            "items": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+        }
     elif kind in ("list", "requirements"):
         out = {"type": "array", "items": {"type": "string"}}
     elif kind == "specifier":
@@ -106,8 +119,9 @@ def generate() -> dict[str, Any]:
         "$id": SCHEMA_ID,
         "title": "torchbuild recipe",
         "description": (
-            "One recipe per package: build requirements, environment, command, memory model and "
-            f"patches, with [[overrides]] selected by target facts. Values may use {placeholders}. "
+            "One recipe per package: build requirements, environment, steps before the build, "
+            "command, memory model and patches, with [[overrides]] selected by target and source "
+            f"facts. Values may use {placeholders}. "
             "Generated from torchbuild.recipes.model; do not edit by hand."
         ),
         **{k: v for k, v in root.items() if k != "description"},
