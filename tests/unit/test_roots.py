@@ -7,6 +7,7 @@ debootstrap, milliseconds); the real trixie root is in tests/integration/test_ro
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -561,3 +562,23 @@ def test_failed_debootstrap_leaves_nothing_and_says_why(
     assert "error: debootstrap could not fetch from http://127.0.0.1:9/debian" in err
     _nothing_left(target)
     Path(err.split("full log: ")[1].split()[0]).unlink()
+
+
+def test_the_hosts_added_certificate_authorities_are_copied_into_a_root(tmp_path: Path) -> None:
+    from torchbuild.roots.create import trust_host_certificates
+
+    local = tmp_path / "local-cas"
+    (local / "corp").mkdir(parents=True)
+    (local / "proxy.crt").write_text("-----BEGIN CERTIFICATE-----\nproxy\n")
+    (local / "corp" / "inner.crt").write_text("-----BEGIN CERTIFICATE-----\ninner\n")
+    (local / "README").write_text("not a certificate")
+    root = tmp_path / "root"
+    (root / "usr").mkdir(parents=True)
+    log = io.StringIO()
+    # No update-ca-certificates in this root: the files are placed, nothing is run.
+    assert trust_host_certificates(root, log, local) == 2
+    dest = root / "usr/local/share/ca-certificates"
+    assert (dest / "proxy.crt").read_text().endswith("proxy\n")
+    assert (dest / "corp" / "inner.crt").is_file()
+    assert not (dest / "README").exists()
+    assert trust_host_certificates(root, log, tmp_path / "none") == 0

@@ -213,6 +213,38 @@ def install_packages(root: Path, items: Sequence[str], log: IO[str]) -> marker.R
     return info
 
 
+#: Where Debian and Ubuntu keep certificate authorities added locally (a company's proxy CA).
+LOCAL_CAS = Path("/usr/local/share/ca-certificates")
+
+
+def trust_host_certificates(root: Path, log: IO[str], local: Path = LOCAL_CAS) -> int:
+    """Make the root trust the certificate authorities this machine added locally.
+
+    Behind a TLS-inspecting proxy the host reaches PyPI only because it trusts the proxy's CA;
+    a fresh root does not, and every pip download inside it fails with "self-signed
+    certificate in certificate chain". The host's added CAs are copied into the root's own
+    directory for them and its bundle is made again. Returns how many were copied.
+    """
+    if not local.is_dir():
+        return 0
+    found = sorted(p for p in local.rglob("*.crt") if p.is_file())
+    if not found:
+        return 0
+    dest = root / "usr" / "local" / "share" / "ca-certificates"
+    for cert in found:
+        target = dest / cert.relative_to(local)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(cert, target)
+    if (root / "usr" / "sbin" / "update-ca-certificates").exists():
+        done = run_inside(root, ["update-ca-certificates"], log=log)
+        if not done.ok:
+            raise ToolchainError(
+                f"update-ca-certificates failed in {root}: {_tail(done.stdout + done.stderr)}",
+                hint="install the ca-certificates package in the root",
+            )
+    return len(found)
+
+
 def _debootstrap_ok(done: run.Completed, mirror: str, log: Path) -> None:
     if done.ok:
         return
@@ -300,6 +332,7 @@ def create_root(
                 started = time.monotonic()
                 apt_install(partial, selection.packages, out)
                 timings.append(("packages", time.monotonic() - started))
+            trust_host_certificates(partial, out)
         info = marker.RootInfo(
             dist=dist,
             arch=arch,

@@ -28,7 +28,7 @@ from typing import IO, TYPE_CHECKING, Any
 from .. import __version__, run
 from ..errors import InputError, NetworkError, ToolchainError
 from . import marker
-from .create import install_packages
+from .create import install_packages, trust_host_certificates
 from .inside import require_superuser, run_inside
 from .mounts import remove_tree
 from .runner import run_long
@@ -252,6 +252,8 @@ def install_self(root: Path, log: IO[str]) -> marker.SelfInstall:
             f"{root} does not look like a root file system (no usr/ and tmp/ inside)",
             hint="create one with `torchbuild root create DIST DIR`",
         )
+    # pip inside the root must reach the index through the same proxy as this machine.
+    trust_host_certificates(root, log)
     system = _probe(root, "python3", log)
     if system is None:
         # No python3, or Debian's python3 without ensurepip (it lives in python3-venv).
