@@ -140,7 +140,11 @@ def _check(done: run.Completed, what: str, hint: str) -> None:
     text = " | ".join(line.strip() for line in tail if line.strip())
     unreachable = ("Failed to fetch", "Could not fetch", "NewConnectionError", "dns error")
     if any(u in text for u in unreachable):
-        raise NetworkError(f"{what}: an index could not be reached: {text}", hint=hint)
+        raise NetworkError(
+            f"{what}: an index could not be reached: {text}",
+            hint="check the network, the proxy and its certificate authority (installed in "
+            "the system's store), or work from a wheelhouse with --offline",
+        )
     raise BuildError(f"{what}: {text or f'exit {done.returncode}'}", hint=hint)
 
 
@@ -184,6 +188,11 @@ def _quiet_env() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("VIRTUAL_ENV", None)  # uv would otherwise act on the caller's environment
     env.setdefault("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+    # uv trusts its own bundled authorities unless told otherwise; pip uses the system's. A
+    # machine behind a TLS-inspecting proxy trusts the proxy's CA in the system store only.
+    # (UV_SYSTEM_CERTS is the current name, UV_NATIVE_TLS the one older uv releases read.)
+    env.setdefault("UV_SYSTEM_CERTS", "1")
+    env.setdefault("UV_NATIVE_TLS", "1")
     return env
 
 
