@@ -11,12 +11,15 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from torchbuild.cross import Sysroot
 
 DATA = Path(__file__).parent / "data"
@@ -112,3 +115,37 @@ def own_memory_cgroup() -> Path | None:
             folder = MEMORY_ROOT / path.lstrip("/")
             return folder if (folder / "memory.limit_in_bytes").is_file() else None
     return None
+
+
+@contextmanager
+def child_memory_cgroup(name: str, limit_bytes: int | None = None) -> Iterator[Path | None]:
+    """A new cgroup v1 memory group under this process's (None where none can be made),
+    limited to ``limit_bytes`` (swap included) when given; removed once its processes are gone.
+    A command joins it with the prefix ``sh -c 'echo $$ > GROUP/cgroup.procs && exec "$@"' sh``.
+    """
+    parent = own_memory_cgroup()
+    if parent is None or not os.access(parent, os.W_OK):
+        yield None
+        return
+    group = parent / name
+    group.mkdir(exist_ok=True)
+    try:
+        if limit_bytes is not None:
+            (group / "memory.limit_in_bytes").write_text(str(limit_bytes))
+            swap = group / "memory.memsw.limit_in_bytes"
+            if swap.exists():  # no swap escape either
+                swap.write_text(str(limit_bytes))
+        yield group
+    finally:
+        # Everything in it has exited with the command; an empty group can be removed.
+        for _ in range(50):
+            try:
+                group.rmdir()
+                break
+            except OSError:
+                time.sleep(0.2)
+
+
+def join_prefix(group: Path) -> list[str]:
+    """The command prefix that runs a command inside ``group``."""
+    return ["sh", "-c", f'echo $$ > {group}/cgroup.procs && exec "$@"', "sh"]

@@ -493,45 +493,36 @@ def _decide(
     if user_source is not None:
         # A source the user named is what they want built; a wheel of that very build is
         # still found by its build key before anything compiles.
-        return _build_decision(
-            project,
-            version,
-            f"built from the given source ({user_source})",
-            target,
-            need,
-            matrix,
-            torch_version=torch_version,
-            user_source=user_source,
-            role=role,
-        )
-    fitting = [c for c in candidates if c.fits]
-    cached = [c for c in fitting if c.source.kind == "wheelhouse"]
-    if cached:
-        best = max(cached, key=_pip_key)
-        return Decision(
-            project,
-            version,
-            "cached",
-            f"a fitting wheel is already in {best.source.location}",
-            best.choice(),
-            best.variant,
-            notes=best.notes,
-            role=role,
-        )
-    if fitting:
-        best = max(fitting, key=_pip_key)
-        reason = f"{best.evidence} fits: {_fit_words(best, tagset, need)}"
-        return Decision(
-            project,
-            version,
-            "prebuilt",
-            reason,
-            best.choice(),
-            best.variant,
-            notes=best.notes,
-            role=role,
-        )
-    reason = _why_not(project, version, candidates, target, tagset, torch_text)
+        reason = f"built from the given source ({user_source})"
+    else:
+        fitting = [c for c in candidates if c.fits]
+        cached = [c for c in fitting if c.source.kind == "wheelhouse"]
+        if cached:
+            best = max(cached, key=_pip_key)
+            return Decision(
+                project,
+                version,
+                "cached",
+                f"a fitting wheel is already in {best.source.location}",
+                best.choice(),
+                best.variant,
+                notes=best.notes,
+                role=role,
+            )
+        if fitting:
+            best = max(fitting, key=_pip_key)
+            reason = f"{best.evidence} fits: {_fit_words(best, tagset, need)}"
+            return Decision(
+                project,
+                version,
+                "prebuilt",
+                reason,
+                best.choice(),
+                best.variant,
+                notes=best.notes,
+                role=role,
+            )
+        reason = _why_not(project, version, candidates, target, tagset, torch_text)
     return _build_decision(
         project,
         version,

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from conftest import own_memory_cgroup, test_cache
+from conftest import child_memory_cgroup, join_prefix, test_cache
 from debsrc import download
 
 if TYPE_CHECKING:
@@ -139,21 +139,8 @@ def _wheel(root: Path, packages: list[str], *, prefix: list[str] | None = None) 
 
 @pytest.fixture
 def memory_group() -> Iterator[Path | None]:
-    parent = own_memory_cgroup()
-    if parent is None or not os.access(parent, os.W_OK):
-        yield None
-        return
-    group = parent / f"torchbuild-torch-{os.getpid()}"
-    group.mkdir(exist_ok=True)
-    try:
+    with child_memory_cgroup(f"torchbuild-torch-{os.getpid()}") as group:
         yield group
-    finally:
-        for _ in range(50):
-            try:
-                group.rmdir()
-                break
-            except OSError:
-                time.sleep(0.2)
 
 
 def test_torch_2_6_0_from_debian_source_then_vision_and_audio_against_it(
@@ -179,7 +166,7 @@ def test_torch_2_6_0_from_debian_source_then_vision_and_audio_against_it(
 
     prefix = None
     if memory_group is not None:
-        prefix = ["sh", "-c", f'echo $$ > {memory_group}/cgroup.procs && exec "$@"', "sh"]
+        prefix = join_prefix(memory_group)
     with phases("torch 2.6.0: build, repair, verify, publish"):
         if memory_group is not None:
             with peak_memory(memory_group) as peak:

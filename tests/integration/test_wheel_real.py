@@ -14,12 +14,11 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import own_memory_cgroup
+from conftest import child_memory_cgroup, join_prefix
 from debsrc import download
 
 pytestmark = [pytest.mark.integration, pytest.mark.network, pytest.mark.slow]
@@ -152,26 +151,11 @@ def test_torchvision_from_debian_source(tmp_path: Path, torch_python: Path) -> N
 @pytest.fixture
 def small_board(tmp_path: Path):  # type: ignore[no-untyped-def]
     """A child memory cgroup limited to 1800 MiB: the command prefix that runs inside it."""
-    parent = own_memory_cgroup()
-    if parent is None or not os.access(parent, os.W_OK):
-        pytest.skip("no writable cgroup v1 memory controller here")
-    group = parent / f"torchbuild-test-{os.getpid()}-{tmp_path.name}"
-    group.mkdir()
-    try:
-        (group / "memory.limit_in_bytes").write_text(str(1800 * 1024 * 1024))
-        swap = group / "memory.memsw.limit_in_bytes"
-        if swap.exists():  # no swap escape either
-            swap.write_text(str(1800 * 1024 * 1024))
-        prefix = ["sh", "-c", f'echo $$ > {group}/cgroup.procs && exec "$@"', "sh"]
-        yield prefix, group
-    finally:
-        # Everything in it has exited with the command; an empty group can be removed.
-        for _ in range(50):
-            try:
-                group.rmdir()
-                break
-            except OSError:
-                time.sleep(0.2)
+    name = f"torchbuild-test-{os.getpid()}-{tmp_path.name}"
+    with child_memory_cgroup(name, 1800 * 1024 * 1024) as group:
+        if group is None:
+            pytest.skip("no writable cgroup v1 memory controller here")
+        yield join_prefix(group), group
 
 
 def test_torchvision_in_1800_mib_by_the_memory_model(
