@@ -140,3 +140,15 @@ def test_uncovered_version_exit_code(capsys: pytest.CaptureFixture[str]) -> None
     lines = err.strip().splitlines()
     assert lines[0] == "error: no recipe series covers torch 1.13.1"
     assert lines[1].startswith("hint: covered: 2.6 (")
+
+
+def test_show_for_a_distribution_source_package(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["recipes", "show", "torch", "--version", "2.6.0", "--target", "rpi5-bookworm-arm64"]
+    code, out, _ = run([*args, "--source-kind", "dsc"], capsys)
+    assert code == 0
+    assert "USE_SYSTEM_LIBS" in out
+    assert "before the build (1): flatc --cpp --gen-mutable --scoped-enums" in out
+    code, out, _ = run([*args, "--source-kind", "archive"], capsys)
+    assert code == 0
+    assert "USE_SYSTEM_LIBS" not in out
+    assert "before the build" not in out

@@ -18,6 +18,7 @@ from ..recipes.layers import GENERIC, RecipeDir, layers_for, package_names, reci
 from ..recipes.load import ENV_NAME, requirement_key
 from ..recipes.model import Condition, RecipeFile
 from ..recipes.render import JSON_VERSION, Rendered, render, to_json
+from ..sources.model import KINDS
 from ._common import json_option, settings_from, target_from, target_option
 
 __all__ = ["recipes"]
@@ -168,6 +169,11 @@ def _default_version(files: Sequence[RecipeFile]) -> Version:
     help="Set a build environment variable; beats every recipe layer. Repeatable.",
 )
 @click.option("--jobs", type=click.IntRange(min=1), help="Use N compile jobs instead of the model.")
+@click.option(
+    "--source-kind",
+    type=click.Choice(sorted(KINDS)),
+    help="The kind of source the build would use (dsc: a distribution source package).",
+)
 def show(
     package: str,
     version: str | None,
@@ -176,6 +182,7 @@ def show(
     recipe_dirs: tuple[Path, ...],
     env_pairs: tuple[str, ...],
     jobs: int | None,
+    source_kind: str | None,
 ) -> None:
     """Render PACKAGE's recipe for a target, with the layer and override behind every value."""
     cli_env = _parse_env(env_pairs)
@@ -183,7 +190,9 @@ def show(
     files = layers_for(package, dirs)
     target = target_from(target_spec, settings_from())
     chosen = version if version is not None else str(_default_version(files))
-    rendered = render(files, package, chosen, target, cli_env=cli_env, jobs=jobs)
+    rendered = render(
+        files, package, chosen, target, cli_env=cli_env, jobs=jobs, source_kind=source_kind
+    )
     if as_json:
         ui.print_json(to_json(rendered))
         return
@@ -217,6 +226,11 @@ def _print(r: Rendered, origin: str) -> None:
         source = r.provenance.get(f"build-requires:{requirement_key(text)}", "")
         req.add_row(escape(text), escape(_short(source)))
     con.print(req)
+    for number, step in enumerate(r.before, 1):
+        con.print(
+            f"[bold]before the build ({number}):[/] {escape(' '.join(step))}  "
+            f"[dim]{escape(_short(r.provenance.get('before', '')))}[/]"
+        )
     con.print(f"[bold]command:[/] {escape(' '.join(r.command))}")
     con.print(f"[bold]jobs:[/] {r.jobs}  [dim]{escape(r.provenance.get('jobs', ''))}[/]")
     if r.memory_source:
