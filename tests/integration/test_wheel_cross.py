@@ -157,6 +157,25 @@ def test_root_with_target_host_is_refused(arm64_sysroot: Sysroot, tmp_path: Path
     assert "--target host" in done.stderr
 
 
+def _torchaudio_tarball() -> Path:
+    folder = download("pytorch-audio", "2.6.0-1")
+    (tarball,) = sorted(folder.glob("pytorch-audio_2.6.0.orig.tar.*"))
+    return tarball
+
+
+def test_a_build_python_without_torch_says_to_install_the_cpu_one(
+    arm64_sysroot: Sysroot, tmp_path: Path
+) -> None:
+    args = ["wheel", "torch==2.10.0", "torchaudio==2.6.0", "--ignore-matrix", "--no-deps"]
+    args += ["--target", PRESET, "--root", str(arm64_sysroot.path), "--python", sys.executable]
+    args += ["--source", f"torchaudio={_torchaudio_tarball()}"]
+    done = _torchbuild(args, tmp_path)
+    assert done.returncode == 3, done.stderr
+    assert "import torch" in done.stderr
+    assert "CPU torch" in done.stderr
+    assert _published(tmp_path, "torchaudio") == []
+
+
 @pytest.mark.slow
 def test_torchaudio_cross_builds_against_the_targets_torch_wheel(
     arm64_sysroot: Sysroot, torch_python: Path, tmp_path: Path
@@ -164,11 +183,9 @@ def test_torchaudio_cross_builds_against_the_targets_torch_wheel(
     """torchaudio 2.6.0 for aarch64 against PyPI's aarch64 torch 2.10.0 (a CPU build); the
     host's torch 2.13.0 CPU runs its setup.py. Measured here: about 2 min of compiling on two
     cores, and the QEMU smoke test (torch imported, a biquad filter run) in under a minute."""
-    folder = download("pytorch-audio", "2.6.0-1")
-    (tarball,) = sorted(folder.glob("pytorch-audio_2.6.0.orig.tar.*"))
     args = ["wheel", "torch==2.10.0", "torchaudio==2.6.0", "--ignore-matrix", "--no-deps"]
-    args += ["--target", PRESET, "--root", str(arm64_sysroot.path)]
-    args += ["--python", str(torch_python), "--source", f"torchaudio={tarball}", "--json"]
+    args += ["--target", PRESET, "--root", str(arm64_sysroot.path), "--python", str(torch_python)]
+    args += ["--source", f"torchaudio={_torchaudio_tarball()}", "--json"]
     done = _torchbuild(args, tmp_path, timeout=2400)
     assert done.returncode == 0, done.stderr[-4000:]
     rows = {r["project"]: r for r in json.loads(done.stdout)["packages"]}
