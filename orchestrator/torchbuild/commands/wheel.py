@@ -429,7 +429,9 @@ def _prepare(
     if interpreter is not None and not spec and root is None:
         facts = interpreter_facts(interpreter)
         target = detect.detect_host(settings, python_executable=facts["executable"])
-    exe = target.python.executable if target.python and target.python.executable else None
+    # A preset's or profile's interpreter path is the board's, not one on this machine.
+    on_host = target.origin == "host"
+    exe = target.python.executable if on_host and target.python else None
     run_python = interpreter or (Path(exe) if exe else None)
     plan = None
     if packages:
