@@ -179,6 +179,13 @@ def test_duplicate_copies_dropped_but_needed_names_kept(
     so: dict[str, Path], tmp_path: Path
 ) -> None:
     lib = so["lib"]
+    # The CMake package a build against the wheel reads names the versioned files.
+    targets = tmp_path / "FooTargets-release.cmake"
+    targets.write_text(
+        'IMPORTED_LOCATION_RELEASE "${_IMPORT_PREFIX}/lib/libfoo.so.2.6"\n'
+        'IMPORTED_SONAME_RELEASE "libfoo.so.2"\n'
+        'IMPORTED_LOCATION_RELEASE "${_IMPORT_PREFIX}/lib/libfoo.so.2.60x"\n'
+    )
     wheel = _wheel(
         tmp_path,
         {
@@ -186,6 +193,7 @@ def test_duplicate_copies_dropped_but_needed_names_kept(
             "pkgx/lib/libfoo.so": lib,
             "pkgx/lib/libfoo.so.2": lib,
             "pkgx/lib/libfoo.so.2.6": lib,
+            "pkgx/share/cmake/FooTargets-release.cmake": targets,
         },
     )
     done = repair(wheel, tmp_path / "out", _request())
@@ -198,6 +206,11 @@ def test_duplicate_copies_dropped_but_needed_names_kept(
     by_path = {e.path: e for e in done.elfs}
     assert by_path["pkgx/lib/libfoo.so"].soname == "libfoo.so"
     assert by_path["pkgx/_ext.so"].needed[0] == "libfoo.so"
+    assert members["pkgx/share/cmake/FooTargets-release.cmake"].decode().splitlines() == [
+        'IMPORTED_LOCATION_RELEASE "${_IMPORT_PREFIX}/lib/libfoo.so"',
+        'IMPORTED_SONAME_RELEASE "libfoo.so"',
+        'IMPORTED_LOCATION_RELEASE "${_IMPORT_PREFIX}/lib/libfoo.so.2.60x"',  # another name
+    ]
     installed = tmp_path / "site"
     with zipfile.ZipFile(done.path) as archive:
         archive.extractall(installed)

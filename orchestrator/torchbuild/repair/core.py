@@ -191,6 +191,7 @@ def _unversion_sonames(tree: _Tree) -> tuple[list[str], list[str]]:
             groups.setdefault((posixpath.dirname(path), info.soname or ""), []).append(path)
     renamed: list[str] = []
     dropped: list[str] = []
+    names: dict[str, str] = {}  # file names no longer in the wheel -> the one kept
     patchelf: Path | None = None
     for (folder, soname), paths in sorted(groups.items()):
         match = _VERSIONED_SONAME.match(soname)
@@ -212,7 +213,30 @@ def _unversion_sonames(tree: _Tree) -> tuple[list[str], list[str]]:
             tree.remove(path)
         dropped.extend(copies)
         renamed.append(f"{soname} -> {new}")
+        names.update({posixpath.basename(p): new for p in copies})
+        names[soname] = new
+    if names:
+        _rename_in_cmake_files(tree, names)
     return renamed, dropped
+
+
+def _rename_in_cmake_files(tree: _Tree, names: Mapping[str, str]) -> None:
+    """Point the wheel's CMake package (torch's ``Caffe2Targets-release.cmake`` names
+    ``libc10.so.2.6.0`` and soname ``libc10.so.2.6``) at the copies that were kept, or a
+    build against the wheel (torchaudio's ``find_package(Torch)``) stops at configure."""
+    pattern = re.compile(
+        r"(?<![\w.])("
+        + "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+        + r")(?![\w.])"
+    )
+    for path in sorted(tree.modes):
+        if not path.endswith(".cmake"):
+            continue
+        file = tree.root / path
+        text = file.read_text(encoding="utf-8", errors="surrogateescape")
+        changed = pattern.sub(lambda m: names[m.group(1)], text)
+        if changed != text:
+            file.write_text(changed, encoding="utf-8", errors="surrogateescape")
 
 
 def _patchelf(patchelf: Path, tree: _Tree, path: str, args: list[str]) -> None:
