@@ -62,7 +62,10 @@ keep = torchvision.ops.nms(boxes, torch.tensor([0.9, 0.8, 0.7]), 0.5)
 assert keep.tolist() == [0, 2], keep
 y = torchaudio.functional.lowpass_biquad(torch.randn(1, 1600), 16000, 1000.0)
 assert y.shape == (1, 1600)
-print(torch.__version__, torchvision.__version__, torchaudio.__version__)
+# The distributions carry the clean version and label; the modules keep what their build
+# wrote (Debian's patch series makes torch.__version__ "2.6.0+debian").
+from importlib.metadata import version
+print(version("torch"), version("torchvision"), version("torchaudio"))
 """
 
 
@@ -175,7 +178,7 @@ def test_torch_2_6_0_from_debian_source_then_vision_and_audio_against_it(
             first = _wheel(root, ["torch==2.6.0", "--no-deps"])
     torch = first["torch"]
     assert torch["action"] in ("built", "cached"), torch
-    assert torch["version"] == "2.6.0+cpu"
+    assert torch["wheel"].startswith("torch-2.6.0+cpu-"), torch
     wheel = root / WHEELHOUSE.lstrip("/") / "simple" / "torch" / torch["wheel"]
 
     with phases("torch 2.6.0 again (build key: cached)"):
