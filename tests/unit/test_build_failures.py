@@ -129,6 +129,40 @@ def test_cmake_error_keeps_the_message_line(data_dir: Path) -> None:
     )
 
 
+def test_cmake_error_summary_says_the_message_not_the_path(data_dir: Path) -> None:
+    diag = diagnose(_read(data_dir, "torch-cmake-needs-cuda.log"), 1)
+    # The whole first paragraph of CMake's message, and nothing of the call stack after it.
+    assert diag.error_lines[1:3] == (
+        "  Your installed Caffe2 version uses CUDA but I cannot find the CUDA",
+        "  libraries.  Please set the proper CUDA prefixes and / or install CUDA.",
+    )
+    assert not any("Call Stack" in line for line in diag.error_lines)
+    assert diag.summary == (
+        "CMake Error at Caffe2Config.cmake:90: Your installed Caffe2 version uses CUDA but I "
+        "cannot find the CUDA libraries.  Please set the proper CUDA prefixes and / or install "
+        "CUDA."
+    )
+    too_new = diagnose(_read(data_dir, "cmake-too-new.log"), 1)
+    assert too_new.summary == (
+        "CMake Error at CMakeLists.txt:1: Compatibility with CMake < 3.5 has been removed from "
+        "CMake."
+    )
+
+
+def test_summary_of_other_errors_is_the_error_not_its_context(data_dir: Path) -> None:
+    diag = diagnose(_read(data_dir, "protobuf-old.log"), 1)
+    assert diag.error_lines[0] == "In file included from pb.cpp:1:"
+    assert diag.summary == next(ln.strip() for ln in diag.error_lines if "error" in ln)
+    ninja = diagnose(_read(data_dir, "oom-cc1plus-ninja.log"), 137)
+    assert ninja.error_lines[0].startswith("FAILED: ")
+    assert ninja.summary == "c++: fatal error: Killed signal terminated program cc1plus"
+    linker = diagnose(_read(data_dir, "undefined-reference.log"), 1)
+    assert "undefined reference to `g()'" in linker.summary
+    assert diagnose(["all fine"], 0).summary == "see the log"
+    bare = diagnose(["CMake Error: The source directory /x does not exist."], 1)
+    assert bare.summary == "CMake Error: The source directory /x does not exist."
+
+
 def test_source_echo_lines_are_not_errors(data_dir: Path) -> None:
     diag = diagnose(_read(data_dir, "protobuf-old.log"), 1)
     assert not any(re.match(r"^\s*\d*\s*\|", line) for line in diag.error_lines)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import string
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 from .. import resources
@@ -51,8 +52,11 @@ _CONTEXT = re.compile(
     r"instantiation|lambda function|substitution)\b|: At (?:global|top level)|"
     r": in function [`'\u2018]"
 )
+_NINJA_FAILED = re.compile(r"^FAILED: ")
 _INCLUDED_FROM_MORE = re.compile(r"^\s+from \S")
 _CMAKE_ERROR = re.compile(r"^CMake Error\b")
+# "CMake Error at /path/Caffe2Config.cmake:90 (message):", whose message follows, indented.
+_CMAKE_AT = re.compile(r"^CMake Error at (.+?):(\d+)(?: \([^)]*\))?:$")
 _FIELDS = ("name", "pattern", "hint", "oom")
 
 
@@ -73,6 +77,31 @@ class Diagnosis:
     error_lines: tuple[str, ...]
     signature: Signature | None
     oom: bool
+
+    @property
+    def summary(self) -> str:
+        """The failure in one line: the first error itself (not the line saying where it is),
+        or a CMake error with its message."""
+        # Ninja's "FAILED: out.o" and gcc's "In function" say where; the next line says what.
+        lines = [
+            ln for ln in self.error_lines if not (_CONTEXT.search(ln) or _NINJA_FAILED.match(ln))
+        ] or self.error_lines
+        if not lines:
+            return "see the log"
+        first = lines[0].strip()
+        head = _CMAKE_AT.match(first)
+        if head is None:
+            return first
+        message: list[str] = []
+        for line in lines[1:]:
+            if not line[:1].isspace():
+                break
+            message.append(line.strip())
+        if not message:
+            return first
+        # The message is what matters; the file's full path is in the log.
+        where = f"{PurePath(head.group(1)).name}:{head.group(2)}"
+        return f"CMake Error at {where}: {' '.join(message)}"
 
     def hint(self, jobs: int) -> str | None:
         """The known failure's hint with the job count filled in; None when none matched."""
@@ -150,6 +179,7 @@ def diagnose(
     first_match: Signature | None = None
     oom_match: Signature | None = None
     previous: list[str] = []  # the lines since the last error, for context
+    in_cmake_message = False
     for raw in lines:
         line = raw.rstrip("\r\n")
         if _NOT_ERROR.match(line):
@@ -160,23 +190,22 @@ def diagnose(
                 first_match = matched
             if matched.oom and oom_match is None:
                 oom_match = matched
+        if in_cmake_message and line[:1].isspace() and line.strip():
+            # CMake says what is wrong on the indented lines after "CMake Error at ...", up
+            # to the first blank line.
+            if len(errors) < MAX_ERROR_LINES:
+                errors.append(line)
+            continue
+        in_cmake_message = False
         if (matched is not None or _is_error(line)) and len(errors) < MAX_ERROR_LINES:
             context = _context(previous)
             if context is not None and context not in errors:
                 errors.append(context)
             if len(errors) < MAX_ERROR_LINES and line not in errors:
                 errors.append(line)
+                in_cmake_message = bool(_CMAKE_ERROR.match(line))
             previous = []
             continue
-        if (
-            errors
-            and _CMAKE_ERROR.match(errors[-1])
-            and line.strip()
-            and not previous
-            and len(errors) < MAX_ERROR_LINES
-        ):
-            # CMake says what is wrong on the indented line after "CMake Error at ...".
-            errors.append(line)
         previous.append(line)
         if len(previous) > 8:
             del previous[0]

@@ -100,13 +100,12 @@ def _wheels(dist: Path) -> list[Path]:
 
 
 def _failure(diag: Diagnosis, log: Path, what: str, jobs: int) -> BuildError:
-    first = diag.error_lines[0].strip() if diag.error_lines else "see the log"
     if diag.signature is not None:
         hint = diag.signature.hint.replace("{jobs}", str(jobs))
         hint = f"{hint} (log: {log})"
     else:
         hint = f"read the full log: {log}"
-    return BuildError(f"building {what} failed: {first}", hint=hint)
+    return BuildError(f"building {what} failed: {diag.summary}", hint=hint)
 
 
 def run_build(
