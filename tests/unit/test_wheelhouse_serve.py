@@ -288,7 +288,7 @@ def test_cli_serve_binds_loopback_and_stops_on_ctrl_c(house):
             with pytest.raises(OSError), socket.create_connection((other, port), timeout=2):
                 pass
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=10)
+        out, err = proc.communicate(timeout=60)  # a hang guard, not a speed limit
     finally:
         proc.kill()
     assert proc.returncode == 0, err
