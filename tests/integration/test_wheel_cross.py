@@ -157,6 +157,11 @@ def test_root_with_target_host_is_refused(arm64_sysroot: Sysroot, tmp_path: Path
     assert "--target host" in done.stderr
 
 
+def _for_the_board(sysroot: Sysroot, python: Path) -> list[str]:
+    """The options of a cross build for the preset board against ``sysroot``."""
+    return ["--target", PRESET, "--root", str(sysroot.path), "--python", str(python)]
+
+
 def _torchaudio_tarball() -> Path:
     folder = download("pytorch-audio", "2.6.0-1")
     (tarball,) = sorted(folder.glob("pytorch-audio_2.6.0.orig.tar.*"))
@@ -167,7 +172,7 @@ def test_a_build_python_without_torch_says_to_install_the_cpu_one(
     arm64_sysroot: Sysroot, tmp_path: Path
 ) -> None:
     args = ["wheel", "torch==2.10.0", "torchaudio==2.6.0", "--ignore-matrix", "--no-deps"]
-    args += ["--target", PRESET, "--root", str(arm64_sysroot.path), "--python", sys.executable]
+    args += _for_the_board(arm64_sysroot, Path(sys.executable))
     args += ["--source", f"torchaudio={_torchaudio_tarball()}"]
     done = _torchbuild(args, tmp_path)
     assert done.returncode == 3, done.stderr
@@ -184,7 +189,7 @@ def test_torchaudio_cross_builds_against_the_targets_torch_wheel(
     host's torch 2.13.0 CPU runs its setup.py. Measured here: about 2 min of compiling on two
     cores, and the QEMU smoke test (torch imported, a biquad filter run) in under a minute."""
     args = ["wheel", "torch==2.10.0", "torchaudio==2.6.0", "--ignore-matrix", "--no-deps"]
-    args += ["--target", PRESET, "--root", str(arm64_sysroot.path), "--python", str(torch_python)]
+    args += _for_the_board(arm64_sysroot, torch_python)
     args += ["--source", f"torchaudio={_torchaudio_tarball()}", "--json"]
     done = _torchbuild(args, tmp_path, timeout=2400)
     assert done.returncode == 0, done.stderr[-4000:]
@@ -207,3 +212,72 @@ def test_torchaudio_cross_builds_against_the_targets_torch_wheel(
         )
     )
     assert torch_wheel.name in provenance["against"]["torch"]
+
+
+# -- against PyPI's aarch64 torch 2.13.0, a CUDA 13.0 build ------------------------------------
+# Both tests share one cache and wheelhouse, so the 427 MB torch wheel is fetched once.
+
+
+@pytest.fixture(scope="module")
+def home_2_13(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("torch-2.13-aarch64")
+
+
+def _vision_tarball() -> Path:
+    folder = download("pytorch-vision", "0.21.0-3")
+    (tarball,) = sorted(folder.glob("pytorch-vision_0.21.0.orig.tar.*"))
+    return tarball
+
+
+@pytest.mark.slow
+def test_torchaudio_against_a_cuda_torch_without_cuda_files_says_why(
+    arm64_sysroot: Sysroot, torch_python: Path, home_2_13: Path
+) -> None:
+    """torch 2.13.0 for aarch64 on PyPI is a CUDA 13.0 build, and its CMake package insists on
+    finding CUDA even for torchaudio's CPU build: the build stops at CMake's configure step,
+    and the error names that cause and the two ways out. Nothing is published."""
+    args = ["wheel", "torch==2.13.0", "torchaudio==2.6.0", "--ignore-matrix", "--no-deps"]
+    args += _for_the_board(arm64_sysroot, torch_python)
+    args += ["--source", f"torchaudio={_torchaudio_tarball()}"]
+    done = _torchbuild(args, home_2_13, timeout=1800)
+    assert done.returncode == 8, done.stderr[-4000:]
+    hints = [ln for ln in done.stderr.splitlines() if ln.startswith("hint:")]
+    assert any("CPU torch" in ln for ln in hints), done.stderr[-4000:]
+    assert "Caffe2 version uses CUDA" in done.stderr
+    assert _published(home_2_13, "torchaudio") == []
+
+
+@pytest.mark.slow
+def test_torchvision_cross_builds_against_pypis_aarch64_torch_2_13(
+    arm64_sysroot: Sysroot, torch_python: Path, home_2_13: Path
+) -> None:
+    """torchvision 0.21.0 (setuptools, no torch CMake package) for aarch64 against PyPI's
+    aarch64 torch 2.13.0, the host's torch 2.13.0 CPU running its setup.py. The codecs are off
+    (the sysroot has no libpng/libjpeg -dev files). The ELF and linkage checks decide; where
+    that torch does not import under QEMU, the report says the smoke test was not run."""
+    args = ["wheel", "torch==2.13.0", "torchvision==0.21.0", "--ignore-matrix", "--no-deps"]
+    args += _for_the_board(arm64_sysroot, torch_python)
+    args += ["--source", f"torchvision={_vision_tarball()}", "--json"]
+    for codec in ("PNG", "JPEG", "WEBP"):
+        args += ["--env", f"TORCHVISION_USE_{codec}=0"]
+    done = _torchbuild(args, home_2_13, timeout=3600)
+    assert done.returncode == 0, done.stderr[-4000:]
+    rows = {r["project"]: r for r in json.loads(done.stdout)["packages"]}
+    assert rows["torch"]["action"] in ("prebuilt", "cached")
+    assert rows["torchvision"]["action"] == "built"
+    verified = rows["torchvision"]["build"]["verified"]
+    assert verified.startswith("checked against the sysroot; "), verified
+    assert "smoke test run under QEMU" in verified or "smoke test not run: " in verified
+    (torch_wheel,) = _published(home_2_13, "torch")
+    assert torch_wheel.name == "torch-2.13.0-cp311-cp311-manylinux_2_28_aarch64.whl"
+    (wheel,) = _published(home_2_13, "torchvision")
+    # Its own kernels are CPU ones (the board has no NVIDIA GPU), whatever torch carries.
+    assert wheel.name.startswith("torchvision-0.21.0+cpu-cp311-cp311-manylinux_"), wheel.name
+    assert wheel.name.endswith("_aarch64.whl"), wheel.name
+    elfs = wheel_elfs(wheel)
+    assert elfs
+    assert {e.machine for e in elfs} == {"aarch64"}
+    assert check_foreign_wheel(wheel, arm64_sysroot, against=[torch_wheel]) == []
+    needed = {lib for e in elfs for lib in e.needed}
+    # Linked against the target's torch (the linker keeps only the libraries it uses).
+    assert {"libtorch_cpu.so", "libc10.so"} <= needed, needed
