@@ -253,33 +253,56 @@ def _non_loopback_address() -> str | None:
     return None if address.startswith("127.") else address
 
 
-def test_cli_serve_binds_loopback_and_stops_on_ctrl_c(house):
+def _start_serving(house, *, sigint_ignored: bool = False):
+    """`torchbuild index serve` on a free loopback port; returns the process and its URL.
+
+    ``sigint_ignored`` starts it the way a non-interactive shell starts a background job.
+    """
     import signal
     import subprocess
     import sys
+
+    # An ignored signal stays ignored across exec: the child starts as a shell's background job.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN if sigint_ignored else signal.SIG_DFL)
+    try:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "torchbuild",
+                "index",
+                "serve",
+                "--wheelhouse",
+                str(house.root),
+                "--port",
+                "0",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    assert first.startswith(f"Serving {house.root} at http://127.0.0.1:"), first
+    return proc, first.split(" at ")[1].strip()
+
+
+def _stop(proc, signum) -> tuple[str, str]:
+    proc.send_signal(signum)
+    try:
+        return proc.communicate(timeout=60)  # a hang guard, not a speed limit
+    finally:
+        proc.kill()
+
+
+def test_cli_serve_binds_loopback_and_stops_on_ctrl_c(house):
+    import signal
     import urllib.request
 
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "torchbuild",
-            "index",
-            "serve",
-            "--wheelhouse",
-            str(house.root),
-            "--port",
-            "0",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc, url = _start_serving(house)
     try:
-        assert proc.stdout is not None
-        first = proc.stdout.readline()
-        assert first.startswith(f"Serving {house.root} at http://127.0.0.1:")
-        url = first.split(" at ")[1].strip()
         with urllib.request.urlopen(url + "demo/") as response:  # noqa: S310 - our loopback URL
             assert b"demo-1.0%2Bcpu" in response.read()
         other = _non_loopback_address()
@@ -287,13 +310,27 @@ def test_cli_serve_binds_loopback_and_stops_on_ctrl_c(house):
             port = int(url.rsplit(":", 1)[1].split("/")[0])
             with pytest.raises(OSError), socket.create_connection((other, port), timeout=2):
                 pass
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)  # a hang guard, not a speed limit
     finally:
-        proc.kill()
+        out, err = _stop(proc, signal.SIGINT)
     assert proc.returncode == 0, err
     assert "stopped" in out
     assert "warning" not in err
+
+
+@pytest.mark.parametrize(
+    ("signame", "sigint_ignored"),
+    [("SIGTERM", False), ("SIGINT", True)],
+    ids=["sigterm", "sigint-inherited-ignored"],
+)
+def test_cli_serve_stops_cleanly_on_a_service_stop(house, signame, sigint_ignored):
+    """A service manager's SIGTERM, or `kill -INT` of a server a script started in the
+    background (where the shell hands it SIGINT ignored), stops it like Ctrl-C."""
+    import signal
+
+    proc, _url = _start_serving(house, sigint_ignored=sigint_ignored)
+    out, err = _stop(proc, getattr(signal, signame))
+    assert proc.returncode == 0, err
+    assert "stopped" in out
 
 
 def test_cli_serve_warns_when_not_loopback(house, monkeypatch, capsys):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+import contextlib
+import signal
+from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
 
 import click
 
@@ -12,7 +14,13 @@ from ..target import Target, load_target
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["json_option", "settings_from", "target_from", "target_option"]
+__all__ = [
+    "json_option",
+    "settings_from",
+    "target_from",
+    "target_option",
+    "terminate_as_interrupt",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -45,3 +53,28 @@ def target_from(spec: str | None, settings: Settings, root: Path | None = None) 
     if root is not None:
         return detect.detect_root(root)
     return detect.detect_host(settings)
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a CI job cancelled, `kill`, a service manager stopping us) ends a command like
+    Ctrl-C: a build stops its compilers and keeps its build directory, a server stops serving.
+
+    SIGINT is made to raise KeyboardInterrupt as well: a process started in the background by a
+    non-interactive shell inherits SIGINT ignored, and `kill -INT` must still stop it.
+    """
+
+    def handler(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous_term = signal.signal(signal.SIGTERM, handler)
+        previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+    except ValueError:  # not the main thread (tests driving the CLI in a thread)
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous_term)
+        signal.signal(signal.SIGINT, previous_int)

@@ -9,7 +9,7 @@ import click
 
 from .. import ui
 from ..errors import EXIT_FINDINGS, InputError, WheelhouseError
-from ._common import json_option, settings_from
+from ._common import json_option, settings_from, terminate_as_interrupt
 
 if TYPE_CHECKING:
     from ..wheelhouse import Entry, Wheelhouse
@@ -268,17 +268,21 @@ def serve(host: str, port: int, wheelhouse: Path | None) -> None:
             f"cannot listen on {host}:{port}: {exc.strerror or exc}",
             hint="pick another --port (0 picks a free one) or --host",
         ) from None
-    if not is_loopback(host):
-        ui.warn(f"serving on {host}: other machines can read this wheelhouse (read-only)")
-    ui.console.print(f"Serving {wh.root} at {server.url}", markup=False, soft_wrap=True)
-    ui.console.print(f"  pip install --index-url {server.url} torch", markup=False, soft_wrap=True)
-    ui.console.print(
-        f"  client settings: torchbuild index config --url {server.url}",
-        markup=False,
-        soft_wrap=True,
-    )
+    # The handlers go in before the banner: whoever reads the URL may stop us at once.
     try:
-        server.serve_forever()
+        with terminate_as_interrupt():
+            if not is_loopback(host):
+                ui.warn(f"serving on {host}: other machines can read this wheelhouse (read-only)")
+            ui.console.print(f"Serving {wh.root} at {server.url}", markup=False, soft_wrap=True)
+            ui.console.print(
+                f"  pip install --index-url {server.url} torch", markup=False, soft_wrap=True
+            )
+            ui.console.print(
+                f"  client settings: torchbuild index config --url {server.url}",
+                markup=False,
+                soft_wrap=True,
+            )
+            server.serve_forever()
     except KeyboardInterrupt:
         ui.console.print("stopped")
     finally:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import click
 from packaging.requirements import InvalidRequirement, Requirement
@@ -24,7 +22,7 @@ from ..plan import plan_json
 from ..target import Libc, Target
 from ..variants import need_for
 from ..venvs import find_installer, interpreter_facts
-from ._common import json_option
+from ._common import json_option, terminate_as_interrupt
 from .plan import index_options, plan_for, where_pip_looks
 
 if TYPE_CHECKING:
@@ -84,25 +82,6 @@ def _installer_args(sources_: Sequence[Source], offline: bool, prefer: str) -> A
         offline=offline or not index,
         prefer=prefer,
     )
-
-
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a CI job cancelled, `kill`) ends a build like Ctrl-C: compilers stopped, the
-    build directory kept for the next run."""
-
-    def handler(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread (tests driving the CLI in a thread)
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 @dataclass(frozen=True)
@@ -341,7 +320,7 @@ def wheel(
         out.print(_plan_table(jobs_, wanted))
     rows: list[tuple[str, Outcome]] = []
     failures = [(j.label, j.error) for j in jobs_ if j.error is not None]
-    with _terminate_as_interrupt():
+    with terminate_as_interrupt():
         for job in jobs_:
             if job.error is not None or job.options is None:
                 continue
