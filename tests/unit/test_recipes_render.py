@@ -92,6 +92,31 @@ def test_cuda_without_known_gpus_says_what_to_pass() -> None:
     assert r.provenance["TORCH_CUDA_ARCH_LIST"] == "--env"
 
 
+def test_a_cpu_only_variant_on_a_host_with_a_toolkit_needs_no_gpu() -> None:
+    # The Debian-source variant turns CUDA off after the CUDA override matched the toolkit: the
+    # variables only a CUDA build reads are left out instead of stopping the render.
+    r = show("torch", "2.6.0", x86(dgpu()), source_kind="dsc")
+    assert r.variant == "cpu"
+    assert r.env["USE_CUDA"] == "0"
+    assert "TORCH_CUDA_ARCH_LIST" not in r.env
+    assert "CUDA_HOME" not in r.env
+    assert "TORCH_CUDA_ARCH_LIST" not in r.provenance
+    # What the user gives is kept, CUDA or not.
+    r = show("torch", "2.6.0", x86(dgpu()), source_kind="dsc", cli_env={"CUDA_HOME": "/opt/cuda"})
+    assert r.env["CUDA_HOME"] == "/opt/cuda"
+
+
+def test_the_debian_source_variant_carries_its_measured_memory_model() -> None:
+    plain = show("torch", "2.6.0", x86())
+    dsc = show("torch", "2.6.0", x86(), source_kind="dsc")
+    assert plain.jobs_estimate is not None
+    assert dsc.jobs_estimate is not None
+    assert plain.jobs_estimate.per_job_bytes == 3 * GIB
+    assert dsc.jobs_estimate.per_job_bytes == 2 * GIB
+    assert dsc.memory_source is not None
+    assert "1.73 GiB" in dsc.memory_source
+
+
 @pytest.mark.parametrize(
     ("preset", "arch_list"),
     [("jetson-orin-jp6", "8.7"), ("jetson-thor-jp7", "11.0")],

@@ -41,6 +41,8 @@ _MISSING = {
     "cuda_home": "the target's nvcc location is not known",
 }
 _EXAMPLES = {"cuda_arch_list": "8.6", "cuda_home": "/usr/local/cuda"}
+#: Placeholders only a CUDA build reads.
+_CUDA_FACTS = frozenset({"cuda_arch_list", "cuda_home"})
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,10 @@ def _cuda_home(target: Target) -> str | None:
     return "/".join(parts[:-2]) or None  # …/bin/nvcc → …
 
 
+def _needs_cuda_facts(text: str) -> bool:
+    return any(name in _CUDA_FACTS for _, name, _, _ in string.Formatter().parse(text))
+
+
 def _expand(text: str, facts: Mapping[str, str | None], what: str) -> str:
     out: list[str] = []
     for literal, name, spec, conv in string.Formatter().parse(text):
@@ -267,6 +273,20 @@ def render(
         "cuda_arch_list": _cuda_arch_list(target),
         "cuda_home": _cuda_home(target),
     }
+    # cuda-switch names the variable that turns the CUDA build on (USE_CUDA, FORCE_CUDA).
+    for recipe in recipes:
+        cuda_switch = recipe.recipe.cuda_switch or cuda_switch
+    switch = state.env.get(cuda_switch) if cuda_switch else None
+    if cuda_switch and switch is not None and state.provenance.get(cuda_switch) != CLI_ENV:
+        switch = _expand(switch, facts, f"env {cuda_switch}")
+    variant = "cuda" if _is_true(switch) else "cpu"
+    if variant == "cpu":
+        # A later layer turned CUDA off (a CPU-only variant on a host that has a toolkit):
+        # the variables only a CUDA build reads must not stop the render for want of a GPU.
+        for k in [k for k, val in state.env.items() if _needs_cuda_facts(val)]:
+            if state.provenance.get(k) != CLI_ENV:
+                del state.env[k]
+                state.provenance.pop(k, None)
     env = {
         k: val if state.provenance.get(k) == CLI_ENV else _expand(val, facts, f"env {k}")
         for k, val in state.env.items()
@@ -279,10 +299,6 @@ def render(
     if not command:
         raise RecipeError(f"the recipe for {package} {v} sets no build command")
 
-    # cuda-switch names the variable that turns the CUDA build on (USE_CUDA, FORCE_CUDA).
-    for recipe in recipes:
-        cuda_switch = recipe.recipe.cuda_switch or cuda_switch
-    variant = "cuda" if cuda_switch and _is_true(env.get(cuda_switch)) else "cpu"
     _check_requirements(package, v, target, variant, requires_python, requires_cuda)
 
     estimate: JobsEstimate | None = None
