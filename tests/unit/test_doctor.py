@@ -276,6 +276,11 @@ def test_cli_plan_json_and_text(cli_env: dict[str, str]) -> None:
     assert text.exit_code == 0, text.output
     assert "prebuilt" in text.stdout
     assert "torch-2.15.0-cp311-cp311-manylinux_2_28_aarch64.whl" in text.stdout
+    # The reason is longer than the 80 columns of a pipe: it wraps under its own column.
+    lines = text.stdout.splitlines()
+    why = next(i for i, line in enumerate(lines) if line.startswith("  why:"))
+    assert lines[why + 1].startswith(" " * 8), lines[why : why + 2]
+    assert lines[why + 1].strip(), lines[why : why + 2]
 
 
 def test_cli_plan_refuses_an_impossible_set(cli_env: dict[str, str]) -> None:
