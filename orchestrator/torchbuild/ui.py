@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import Any, Iterable
 
 from rich.console import Console
+from rich.padding import Padding
+from rich.table import Table
 
-__all__ = ["console", "err_console", "human_bytes", "print_json", "warn"]
+__all__ = ["console", "err_console", "human_bytes", "labelled", "print_json", "warn"]
 
 console = Console(highlight=False, soft_wrap=False)
 err_console = Console(stderr=True, highlight=False)
@@ -21,6 +23,17 @@ def print_json(obj: Any) -> None:
     """One JSON object on stdout (never through rich: no wrapping, no colour)."""
     sys.stdout.write(json.dumps(obj, indent=2) + "\n")
     sys.stdout.flush()
+
+
+def labelled(rows: Iterable[tuple[str, str]], indent: int = 2) -> Padding:
+    """Indented ``label: text`` lines (rich markup in the text) where a long text wraps under
+    its own column, not back under the labels."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(style="dim", no_wrap=True)
+    grid.add_column(overflow="fold")
+    for label, text in rows:
+        grid.add_row(f"{label}:", text)
+    return Padding(grid, (0, 0, 0, indent))
 
 
 def warn(text: str) -> None:

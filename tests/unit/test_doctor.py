@@ -245,6 +245,15 @@ def test_cli_doctor_exit_status(cli_env: dict[str, str]) -> None:
     )
     assert good.exit_code == 0, good.output
     assert "gives a working set" in good.stdout
+    text = runner.invoke(
+        cli, ["doctor", "--offline", "--target", "rpi-bookworm-armv7l"], env=cli_env
+    )
+    assert text.exit_code == EXIT_FINDINGS, text.output
+    lines = text.stdout.splitlines()
+    way_out = next(i for i, line in enumerate(lines) if line.startswith("  way out:"))
+    # The way out is longer than a pipe's 80 columns: it wraps under its own column.
+    assert lines[way_out + 1].startswith(" " * 12), lines[way_out : way_out + 2]
+    assert "torchbuild wheel torch" in " ".join(line.strip() for line in lines[way_out:])
 
 
 def test_cli_plan_json_and_text(cli_env: dict[str, str]) -> None:

@@ -50,10 +50,10 @@ def _render(report: Report) -> None:
         return
     for f in report.findings:
         ui.console.print(f"\n{_MARK.get(f.severity, '-')} [bold]{escape(f.what)}[/]")
-        ui.console.print(f"  [dim]evidence:[/] {escape(f.evidence)}")
-        ui.console.print(f"  [dim]way out:[/]  {escape(f.fix)}")
+        rows = [("evidence", escape(f.evidence)), ("way out", escape(f.fix))]
         if f.newest_fitting:
-            ui.console.print(f"  [dim]newest release that fits:[/] {escape(f.newest_fitting)}")
+            rows.append(("newest release that fits", escape(f.newest_fitting)))
+        ui.console.print(ui.labelled(rows))
     verdict = (
         "[green]pip install gives a working set[/]"
         if report.ok

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import click
 from rich.markup import escape
-from rich.padding import Padding
 from rich.table import Table
 
 from .. import ui
@@ -170,22 +169,18 @@ def _render(result: Plan) -> None:
         colour = colours.get(d.action, "white")
         needed = " [dim](needed by the others)[/]" if d.role == "implied" else ""
         ui.console.print(f"[bold]{d.name}[/] {d.version}  [{colour}]{d.action}[/]{needed}")
-        # A two-column grid so a long reason wraps under its own column, not under the label.
-        fields = Table.grid(padding=(0, 1))
-        fields.add_column(style="dim", no_wrap=True)
-        fields.add_column(overflow="fold")
+        rows: list[tuple[str, str]] = []
         if d.wheel is not None:
             where = escape(_where(d.wheel.index))
-            fields.add_row("file:", f"{escape(d.wheel.filename)} [dim]from[/] {where}")
+            rows.append(("file", f"{escape(d.wheel.filename)} [dim]from[/] {where}"))
         else:
-            fields.add_row("source:", escape(d.source or "unknown"))
-            fields.add_row("recipe:", escape(d.recipe or "unknown"))
+            rows.append(("source", escape(d.source or "unknown")))
+            rows.append(("recipe", escape(d.recipe or "unknown")))
             if d.variant is not None and d.variant.label:
-                fields.add_row("builds:", f"{escape(d.name)} {d.version}+{escape(d.variant.label)}")
-        fields.add_row("why:", escape(d.reason))
-        for note in d.notes:
-            fields.add_row("note:", f"[dim]{escape(note)}[/]")
-        ui.console.print(Padding(fields, (0, 0, 0, 2)))
+                rows.append(("builds", f"{escape(d.name)} {d.version}+{escape(d.variant.label)}"))
+        rows.append(("why", escape(d.reason)))
+        rows.extend(("note", f"[dim]{escape(note)}[/]") for note in d.notes)
+        ui.console.print(ui.labelled(rows))
     if result.installed is not None and result.resolution.torch_role == "installed":
         kind = f"CUDA {result.installed.cuda}" if result.installed.cuda else "CPU"
         ui.console.print(
