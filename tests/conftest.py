@@ -64,13 +64,13 @@ def test_cache() -> Path:
 test_cache.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
 
 
-@pytest.fixture(scope="session")
-def arm64_sysroot() -> Sysroot:
-    """A bookworm arm64 sysroot from Debian's packages (kept in the test cache)."""
+def _bookworm_sysroot(debian_arch: str, triplet: str, qemu: str) -> Sysroot:
+    """A bookworm sysroot from Debian's packages (kept in the test cache), or a skip saying
+    which tool or what is missing."""
     from torchbuild.cross import prepare_sysroot
     from torchbuild.errors import NetworkError
 
-    for tool in ("aarch64-linux-gnu-g++", "qemu-aarch64-static", "apt-get", "dpkg-deb"):
+    for tool in (f"{triplet}-g++", qemu, "apt-get", "dpkg-deb"):
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} is not installed")
     if sys.version_info[:2] != (3, 11):
@@ -78,12 +78,24 @@ def arm64_sysroot() -> Sysroot:
     started = time.monotonic()
     try:
         made = prepare_sysroot(
-            test_cache() / "cross" / "bookworm-arm64", dist="bookworm", arch="arm64"
+            test_cache() / "cross" / f"bookworm-{debian_arch}", dist="bookworm", arch=debian_arch
         )
     except NetworkError as exc:
         pytest.skip(f"Debian's archive is out of reach: {exc.message}")
-    print(f"sysroot ready in {time.monotonic() - started:.1f} s")  # noqa: T201
+    print(f"{debian_arch} sysroot ready in {time.monotonic() - started:.1f} s")  # noqa: T201
     return made
+
+
+@pytest.fixture(scope="session")
+def arm64_sysroot() -> Sysroot:
+    """A bookworm arm64 sysroot (64-bit Raspberry Pi OS, Debian on Jetson-class boards)."""
+    return _bookworm_sysroot("arm64", "aarch64-linux-gnu", "qemu-aarch64-static")
+
+
+@pytest.fixture(scope="session")
+def armhf_sysroot() -> Sysroot:
+    """A bookworm armhf sysroot (32-bit Raspberry Pi OS)."""
+    return _bookworm_sysroot("armhf", "arm-linux-gnueabihf", "qemu-arm-static")
 
 
 @pytest.fixture(scope="session")

@@ -853,7 +853,9 @@ class Producer:
         if not done.emulated:
             self._note(done.output)
             return f"checked against the sysroot; {done.output}"
-        return f"checked against the sysroot; smoke test run under QEMU ({done.output})"
+        printed = done.output.strip()  # a smoke test that prints nothing is still a pass
+        said = f" ({printed})" if printed else ""
+        return f"checked against the sysroot; smoke test run under QEMU{said}"
 
     def _local_label(self, rendered: Rendered, against: _Against, family: bool) -> str | None:
         if not family and not against.identity.get(TORCH):

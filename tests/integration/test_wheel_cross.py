@@ -84,6 +84,23 @@ def test_fixture_cross_builds_verifies_under_qemu_and_publishes(
     assert row["action"] == "cached"
 
 
+def test_fixture_cross_builds_for_32_bit_arm(armhf_sysroot: Sysroot, tmp_path: Path) -> None:
+    # 32-bit Raspberry Pi OS: the armhf cross GCC, an armv7l tag, and qemu-arm for the import.
+    args = ["wheel", "tbfix-cext", "--source", f"tbfix-cext={CEXT}"]
+    args += ["--target", "rpi-bookworm-armv7l", "--root", str(armhf_sysroot.path)]
+    done = _torchbuild([*args, "--python", sys.executable, "--json"], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (row,) = json.loads(done.stdout)["packages"]
+    assert row["action"] == "built"
+    assert row["build"]["verified"].endswith("smoke test run under QEMU"), row["build"]
+    (wheel,) = _published(tmp_path, "tbfix-cext")
+    assert wheel.name.endswith("manylinux2014_armv7l.whl"), wheel.name
+    assert {e.machine for e in wheel_elfs(wheel)} == {"armv7l"}
+    assert check_foreign_wheel(wheel, armhf_sysroot) == []
+    with zipfile.ZipFile(wheel) as archive:
+        assert any(n.endswith(".cpython-311-arm-linux-gnueabihf.so") for n in archive.namelist())
+
+
 def test_root_alone_reads_the_target_from_the_sysroot(
     arm64_sysroot: Sysroot, tmp_path: Path
 ) -> None:
