@@ -31,10 +31,10 @@ def fmt(samples: list[float]) -> str:
 
 
 def in_process(target_spec: str, runs: int) -> tuple[list[float], list[float], list[str]]:
-    from torchbuild.indexes import IndexCache, IndexClient, Source
-    from torchbuild.matrix import parse_request
-    from torchbuild.pipconfig import DEFAULT_INDEX_URL
-    from torchbuild.plan import make_plan
+    from torchbuild.resolve.indexes import IndexCache, IndexClient, Source
+    from torchbuild.resolve.matrix import parse_request
+    from torchbuild.resolve.pipconfig import DEFAULT_INDEX_URL
+    from torchbuild.resolve.plan import make_plan
     from torchbuild.target import load_target
 
     target = load_target(target_spec)

@@ -167,7 +167,7 @@ def _parses(argv: list[str]) -> None:
     import click
 
     from torchbuild.__main__ import cli
-    from torchbuild.cross.cli import sysroot
+    from torchbuild.commands.sysroot import sysroot
 
     assert argv[0] == "torchbuild"
     words = [w.replace("$", "X") for w in argv[1:]]

@@ -256,7 +256,7 @@ def test_sysroot_command_reuses_and_describes_the_sysroot(sysroot: Sysroot) -> N
 
     from click.testing import CliRunner
 
-    from torchbuild.cross.cli import sysroot as command
+    from torchbuild.commands.sysroot import sysroot as command
 
     result = CliRunner().invoke(
         command, ["bookworm", str(sysroot.path), "--arch", "arm64", "--json"]

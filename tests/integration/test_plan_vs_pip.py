@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING
 import pytest
 
 from data.pypi.replay import profile
-from torchbuild import tags
-from torchbuild.indexes import IndexClient, Source
-from torchbuild.matrix import parse_request
-from torchbuild.pipconfig import DEFAULT_INDEX_URL
-from torchbuild.plan import evaluate, make_plan, pip_choice
+from torchbuild.resolve import tags
+from torchbuild.resolve.indexes import IndexClient, Source
+from torchbuild.resolve.matrix import parse_request
+from torchbuild.resolve.pipconfig import DEFAULT_INDEX_URL
+from torchbuild.resolve.plan import evaluate, make_plan, pip_choice
 from torchbuild.target import Target, load_target
 
 if TYPE_CHECKING:

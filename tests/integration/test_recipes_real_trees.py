@@ -36,10 +36,10 @@ import pytest
 from packaging.version import Version
 
 from debsrc import upstream_tree
-from torchbuild import patches
 from torchbuild.recipes import conditions
 from torchbuild.recipes.layers import layers_for, recipe_dirs
 from torchbuild.recipes.render import render
+from torchbuild.sources import patches
 from torchbuild.target import Libc, Python, Resources, Target
 
 if TYPE_CHECKING:
@@ -289,7 +289,7 @@ def test_the_shipped_flatbuffers_header_pins_the_flatc_that_made_it(
 
 @pytest.mark.skipif(shutil.which("flatc") is None, reason="flatc is not installed")
 def test_the_flatc_step_regenerates_the_real_header(trees: dict[str, Path], tmp_path: Path) -> None:
-    from torchbuild.build.before import run_before
+    from torchbuild.compile.before import run_before
 
     version = subprocess.run(["flatc", "--version"], capture_output=True, text=True, check=True)
     found = re.search(r"(\d+)\.(\d+)\.(\d+)", version.stdout)

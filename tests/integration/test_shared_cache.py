@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from torchbuild.build.compiler_cache import find_compiler_cache
+from torchbuild.compile.compiler_cache import find_compiler_cache
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

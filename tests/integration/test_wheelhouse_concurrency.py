@@ -10,8 +10,8 @@ from urllib.parse import unquote
 import pytest
 
 from torchbuild.__main__ import main
+from torchbuild.fs import sha256_file
 from torchbuild.wheelhouse import Wheelhouse
-from torchbuild.wheelhouse.fsutil import sha256_file
 from wheelfactory import make_wheel
 
 pytestmark = pytest.mark.integration

@@ -23,8 +23,8 @@ from urllib.parse import unquote
 import pytest
 
 from torchbuild.__main__ import main
+from torchbuild.fs import sha256_file
 from torchbuild.wheelhouse import Wheelhouse
-from torchbuild.wheelhouse.fsutil import sha256_file
 from wheelfactory import make_wheel, page_links
 
 pytestmark = [

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from torchbuild import run
-from torchbuild.build.key import build_key
-from torchbuild.build.workdir import BuildDir
+from torchbuild.compile.key import build_key
+from torchbuild.compile.workdir import BuildDir
 from torchbuild.errors import BuildError
 from torchbuild.recipes.layers import layers_for, recipe_dirs
 from torchbuild.recipes.render import Rendered, render

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from torchbuild.build.display import BuildDisplay
+from torchbuild.compile.display import BuildDisplay
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from torchbuild import resources
-from torchbuild.build.failures import (
+from torchbuild.compile.failures import (
     MAX_ERROR_LINES,
     Diagnosis,
     diagnose,

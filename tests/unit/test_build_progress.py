@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from torchbuild.build.progress import ProgressTracker, Step
+from torchbuild.compile.progress import ProgressTracker, Step
 
 if TYPE_CHECKING:
     from pathlib import Path

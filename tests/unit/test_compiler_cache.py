@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from torchbuild.build.compiler_cache import (
+from torchbuild.compile.compiler_cache import (
     CacheStats,
     CompilerCache,
     find_compiler_cache,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from torchbuild.build.compiler_cache import CompilerCache, find_compiler_cache
-from torchbuild.build.distcc import (
+from torchbuild.compile.compiler_cache import CompilerCache, find_compiler_cache
+from torchbuild.compile.distcc import (
     DEFAULT_PORT,
     DistccHost,
     cmake_launchers,

@@ -12,11 +12,11 @@ from click.testing import CliRunner
 from packaging.version import Version
 
 from data.pypi.replay import PROJECTS, PYPI, Replay, client, gpu, profile
-from torchbuild.doctor import Report, diagnose, report_json
+from torchbuild.detect.torch import InstalledTorch
+from torchbuild.doctor.diagnose import Report, diagnose, report_json
 from torchbuild.errors import EXIT_FINDINGS
-from torchbuild.indexes import IndexCache, IndexClient, Source
-from torchbuild.pipconfig import PipConfig
-from torchbuild.plan import InstalledTorch
+from torchbuild.resolve.indexes import IndexCache, IndexClient, Source
+from torchbuild.resolve.pipconfig import PipConfig
 from torchbuild.target import Target, load_target
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Iterator, Mapping
 import pytest
 
 from data.pypi.replay import PYPI, Replay, body, client
-from torchbuild.indexes import (
+from torchbuild.resolve.indexes import (
     ACCEPT,
     IndexCache,
     IndexClient,
@@ -23,7 +23,7 @@ from torchbuild.indexes import (
     parse_json,
     urllib_transport,
 )
-from torchbuild.pipconfig import DEFAULT_INDEX_URL, PipConfig
+from torchbuild.resolve.pipconfig import DEFAULT_INDEX_URL, PipConfig
 from torchbuild.settings import load_settings
 
 if TYPE_CHECKING:

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from torchbuild import patches, run
+from torchbuild import run
 from torchbuild.errors import SourceError
+from torchbuild.sources import patches
 
 if TYPE_CHECKING:
     from pathlib import Path

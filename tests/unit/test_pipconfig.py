@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from torchbuild.pipconfig import DEFAULT_INDEX_URL, config_files, read_pip_config
+from torchbuild.resolve.pipconfig import DEFAULT_INDEX_URL, config_files, read_pip_config
 
 # What pip itself resolves for `pip install`, from the same environment.
 _PIP_SAYS = r"""

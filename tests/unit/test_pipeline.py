@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from torchbuild.pipeline import _foreign_args, _requires_dist, _tree_facts
+from torchbuild.pipeline.producer import _foreign_args, _requires_dist, _tree_facts
 from torchbuild.target import load_target
 from torchbuild.verify import _requires
 from wheelfactory import make_wheel

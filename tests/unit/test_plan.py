@@ -9,17 +9,17 @@ import pytest
 from packaging.version import Version
 
 from data.pypi.replay import PYPI, Replay, client, gpu, profile
+from torchbuild.detect.torch import InstalledTorch, probe_installed_torch
 from torchbuild.errors import InputError, ResolveError
-from torchbuild.indexes import IndexClient, Source
-from torchbuild.matrix import parse_request
-from torchbuild.plan import (
+from torchbuild.resolve.indexes import IndexClient, Source
+from torchbuild.resolve.matrix import parse_request
+from torchbuild.resolve.plan import (
     Decision,
-    InstalledTorch,
     Plan,
     make_plan,
     plan_json,
-    probe_installed_torch,
 )
+from torchbuild.resolve.variants import installed_variant
 from torchbuild.target import Target, load_target
 
 
@@ -482,7 +482,7 @@ def test_probe_installed_torch_reads_the_files_without_importing(tmp_path: Path)
     assert found is not None
     assert found.version == Version("2.5.0a0+872d972e41.nv24.08")
     assert found.cuda == "12.6"
-    assert found.variant().family == "nvidia"
+    assert installed_variant(found).family == "nvidia"
     # Profiles of other machines are never probed.
     assert probe_installed_torch(replace(host, origin="preset:x"), timeout=30) is None
 

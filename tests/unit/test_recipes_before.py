@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 from packaging.version import Version
 
-from torchbuild.build.before import run_before
+from torchbuild.compile.before import run_before
 from torchbuild.errors import BuildError, RecipeError, ToolchainError
 from torchbuild.recipes import conditions, render_package
 from torchbuild.recipes.layers import layers_for, recipe_dirs

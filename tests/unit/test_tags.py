@@ -10,8 +10,8 @@ import pytest
 from packaging import tags as ptags
 
 from data.pypi.replay import profile
-from torchbuild import tags
 from torchbuild.errors import InputError
+from torchbuild.resolve import tags
 from torchbuild.target import Python, load_target
 
 

@@ -6,11 +6,11 @@ import pytest
 from packaging.version import Version
 
 from data.pypi.replay import PYPI, gpu, profile
-from torchbuild import variants
 from torchbuild.errors import InputError
-from torchbuild.indexes import Source
+from torchbuild.resolve import variants
+from torchbuild.resolve.indexes import Source
+from torchbuild.resolve.variants import Variant
 from torchbuild.target import load_target
-from torchbuild.variants import Variant
 
 
 def test_every_pypi_cuda_row_has_an_arch_list() -> None:

@@ -12,8 +12,8 @@ from urllib.parse import unquote
 import pytest
 
 from torchbuild.errors import InputError, WheelhouseError
+from torchbuild.fs import sha256_file, temp_path
 from torchbuild.wheelhouse import Entry, Wheelhouse, verify
-from torchbuild.wheelhouse.fsutil import sha256_file, temp_path
 from torchbuild.wheelhouse.maintenance import prune
 from wheelfactory import make_wheel, page_links
 

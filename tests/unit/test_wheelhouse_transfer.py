@@ -13,7 +13,7 @@ import pytest
 
 from torchbuild.__main__ import main
 from torchbuild.errors import InputError, WheelhouseError
-from torchbuild.indexes import parse_html
+from torchbuild.resolve.indexes import parse_html
 from torchbuild.wheelhouse import Wheelhouse, verify
 from torchbuild.wheelhouse.transfer import export, import_, plan_import
 from wheelfactory import make_wheel

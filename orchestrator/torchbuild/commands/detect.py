@@ -27,6 +27,6 @@ def detect(as_json: bool, root: Path | None) -> None:
     if as_json:
         ui.print_json(to_json(target))
     else:
-        from ..report import detect_table
+        from ..detect.report import detect_table
 
         ui.console.print(detect_table(target))

@@ -9,17 +9,17 @@ from rich.markup import escape
 from rich.table import Table
 
 from .. import ui
-from ..doctor import diagnose, probe_runtime, report_json
+from ..detect.torch import probe_installed_torch, probe_runtime
+from ..doctor.diagnose import diagnose, report_json
 from ..errors import EXIT_FINDINGS
-from ..indexes import client_for
-from ..matrix import PACKAGES, parse_request
-from ..plan import probe_installed_torch
-from ..tags import tag_set
+from ..resolve.indexes import client_for
+from ..resolve.matrix import PACKAGES, parse_request
+from ..resolve.tags import tag_set
 from ._common import json_option, target_option
 from .plan import index_options, where_pip_looks
 
 if TYPE_CHECKING:
-    from ..doctor import Report
+    from ..doctor.diagnose import Report
 
 __all__ = ["doctor"]
 

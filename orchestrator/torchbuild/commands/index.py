@@ -340,8 +340,8 @@ def config(
 
     The torch packages then come from the wheelhouse even with PyPI configured as another index.
     """
+    from ..fs import atomic_write
     from ..wheelhouse.config import PYPI_SIMPLE, client_config
-    from ..wheelhouse.fsutil import atomic_write
 
     wh = _open(wheelhouse)
     wh.require()

@@ -10,18 +10,19 @@ from rich.markup import escape
 from rich.table import Table
 
 from .. import ui
+from ..detect.torch import probe_installed_torch
 from ..errors import InputError
-from ..indexes import Source, client_for, configured_sources
-from ..matrix import parse_request
-from ..pipconfig import DEFAULT_INDEX_URL, PipConfig, read_pip_config
-from ..plan import make_plan, plan_json, probe_installed_torch, source_summaries
-from ..tags import tag_set
-from ..variants import describe_need
+from ..resolve.indexes import Source, client_for, configured_sources
+from ..resolve.matrix import parse_request
+from ..resolve.pipconfig import DEFAULT_INDEX_URL, PipConfig, read_pip_config
+from ..resolve.plan import make_plan, plan_json, source_summaries
+from ..resolve.tags import tag_set
+from ..resolve.variants import describe_need
 from ._common import json_option, settings_from, target_from, target_option
 
 if TYPE_CHECKING:
-    from ..matrix import Request
-    from ..plan import Plan
+    from ..resolve.matrix import Request
+    from ..resolve.plan import Plan
     from ..settings import Settings
     from ..target import Target
 

@@ -10,8 +10,8 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 
 from .. import ui
-from ..cross.cli import sysroot as sysroot_command
 from ._common import json_option
+from .sysroot import sysroot as sysroot_command
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

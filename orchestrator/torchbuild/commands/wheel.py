@@ -16,19 +16,19 @@ from rich.table import Table
 
 from .. import detect, sources, ui
 from ..errors import InputError, TorchbuildError
-from ..matrix import PACKAGES, parse_request
-from ..pipeline import Outcome, Producer, Wanted, WheelOptions
-from ..plan import plan_json
+from ..pipeline.producer import Outcome, Producer, Wanted, WheelOptions
+from ..resolve.matrix import PACKAGES, parse_request
+from ..resolve.plan import plan_json
+from ..resolve.variants import need_for
 from ..target import Libc, Target
-from ..variants import need_for
 from ..venvs import find_installer, interpreter_facts
 from ._common import json_option, terminate_as_interrupt
 from .plan import index_options, plan_for, where_pip_looks
 
 if TYPE_CHECKING:
-    from ..indexes import Source
-    from ..matrix import Request
-    from ..plan import Plan
+    from ..resolve.indexes import Source
+    from ..resolve.matrix import Request
+    from ..resolve.plan import Plan
 
 __all__ = ["wheel"]
 

@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 from .. import run
 from ..errors import InputError, NetworkError, ToolchainError
+from ..fs import pid_alive
 from ..roots.aptsources import host_mirror, read_apt_sources
 from ..roots.marker import now
 from ..roots.runner import run_long
-from ..wheelhouse.fsutil import pid_alive
 from .arches import cross_arch
 from .sysroot import Sysroot, fix_absolute_links, inspect_sysroot
 

@@ -21,7 +21,7 @@ import zipfile
 from typing import TYPE_CHECKING
 
 from ..errors import InputError
-from ..wheelhouse.fsutil import temp_path, unlink_quiet
+from ..fs import temp_path, unlink_quiet
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping

@@ -28,8 +28,8 @@ from packaging.version import Version
 from .. import run
 from ..elf import DEVICE_MACHINES, ElfInfo, normalize_arch, read_elf, same_arch
 from ..errors import BuildError
-from ..wheelhouse.fsutil import TEMP_PREFIX
-from ..wheelhouse.wheelfile import inspect_wheel, parse_name
+from ..fs import TEMP_PREFIX
+from ..wheel import inspect_wheel, parse_name
 from . import archive, graft, policy, rpath
 from .provenance import FILENAME as PROVENANCE_FILE
 from .provenance import provenance_bytes

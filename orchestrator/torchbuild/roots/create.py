@@ -25,7 +25,7 @@ from typing import IO, TYPE_CHECKING
 
 from .. import __version__, run
 from ..errors import InputError, NetworkError, ToolchainError
-from ..wheelhouse.fsutil import pid_alive
+from ..fs import pid_alive
 from . import marker, packagesets
 from .aptsources import host_mirror
 from .inside import require_superuser, run_inside

@@ -202,7 +202,7 @@ def download_dependencies(root: Path, wheel: Path, dest: Path, log: IO[str]) -> 
     if host_pip is None or not host_pip.ok:
         return False
     from ..detect import detect_root
-    from ..tags import interpreter_label, platform_tags, python_tuple
+    from ..resolve.tags import interpreter_label, platform_tags, python_tuple
 
     target = detect_root(root)
     major, minor = python_tuple(target)

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from ..downloads import fetch_to
 from ..errors import NetworkError, SourceError
+from ..http import fetch_to
 from . import cache
 from .model import Source, SourceRequest, redact
 from .tree import sha256_file

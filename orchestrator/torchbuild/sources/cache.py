@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from filelock import FileLock, Timeout
 
 from ..errors import SourceError
-from ..wheelhouse.fsutil import pid_alive
+from ..fs import pid_alive
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

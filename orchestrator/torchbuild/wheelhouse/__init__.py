@@ -12,10 +12,10 @@ The build stage calls :class:`Wheelhouse` directly::
 
 from __future__ import annotations
 
+from ..wheel import WheelInfo, WheelName, inspect_wheel, parse_name
 from .check import Finding, VerifyReport, verify
 from .manifest import Entry
 from .store import AddResult, Wheelhouse
-from .wheelfile import WheelInfo, WheelName, inspect_wheel, parse_name
 
 __all__ = [
     "AddResult",

@@ -23,8 +23,8 @@ from hashlib import sha256
 from typing import TYPE_CHECKING
 
 from ..errors import WheelhouseError
+from ..fs import sha256_file
 from . import pages
-from .fsutil import sha256_file
 from .store import PAGE_NAMES, Wheelhouse
 
 if TYPE_CHECKING:

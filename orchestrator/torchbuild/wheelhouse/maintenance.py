@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 from packaging.utils import canonicalize_name
 
+from ..fs import unlink_quiet
 from .check import find_orphans
-from .fsutil import unlink_quiet
 from .policy import select_prune
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .wheelfile import WheelName, parse_name
+from ..wheel import WheelName, parse_name
 
 __all__ = ["MANIFEST_VERSION", "Entry", "dump_manifest", "load_manifest"]
 

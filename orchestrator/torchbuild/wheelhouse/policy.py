@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from ..wheel import WheelName
     from .manifest import Entry
-    from .wheelfile import WheelName
 
 __all__ = ["platform_family", "select_prune", "variant_key"]
 

@@ -1,7 +1,7 @@
 """``index push``: upload the wheels another index lacks, through the upload API twine speaks.
 
 The remote is read first, through its simple API (PEP 691 JSON when offered, PEP 503 HTML
-otherwise, by :class:`torchbuild.indexes.IndexClient`). Each local wheel is then
+otherwise, by :class:`torchbuild.resolve.indexes.IndexClient`). Each local wheel is then
 
 ``present``   on the remote with the same sha256: nothing to do;
 ``conflict``  on the remote under the same filename with other bytes: the whole push is refused
@@ -46,7 +46,7 @@ from packaging.utils import canonicalize_name
 
 from .. import __version__
 from ..errors import InputError, NetworkError, WheelhouseError
-from ..indexes import FileLink, IndexClient, Response, Source
+from ..resolve.indexes import FileLink, IndexClient, Response, Source
 from .credentials import CREDENTIAL_PLACES, Credentials, find_credentials
 
 if TYPE_CHECKING:
@@ -207,7 +207,7 @@ class Remote:
             return Response(exc.code, request.full_url, headers, body)
 
     def transport(self, url: str, headers: Mapping[str, str], timeout: float) -> Response:  # noqa: ARG002 - self.timeout applies
-        """An :data:`torchbuild.indexes.Transport` that authenticates after a 401."""
+        """An :data:`torchbuild.resolve.indexes.Transport` that authenticates after a 401."""
         response = self._open(urllib.request.Request(url, headers=self._headers(headers)))  # noqa: S310
         if response.status == 401 and self.credentials is not None:
             auth = {**headers, "Authorization": self.credentials.header()}

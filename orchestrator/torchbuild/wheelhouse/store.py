@@ -37,8 +37,7 @@ from filelock import FileLock, Timeout
 from packaging.utils import canonicalize_name
 
 from ..errors import InputError, WheelhouseError
-from . import pages
-from .fsutil import (
+from ..fs import (
     atomic_write,
     copy_hashing,
     fsync_dir,
@@ -47,8 +46,9 @@ from .fsutil import (
     temp_path,
     unlink_quiet,
 )
+from ..wheel import WheelInfo, inspect_wheel, parse_name
+from . import pages
 from .manifest import Entry, dump_manifest, load_manifest
-from .wheelfile import WheelInfo, inspect_wheel, parse_name
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator

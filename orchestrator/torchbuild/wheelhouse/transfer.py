@@ -45,9 +45,9 @@ from packaging.utils import canonicalize_name
 
 from .. import __version__
 from ..errors import InputError, WheelhouseError
-from ..indexes import parse_html, parse_json
+from ..fs import copy_hashing, fsync_dir, pid_alive, unlink_quiet
+from ..resolve.indexes import parse_html, parse_json
 from . import pages
-from .fsutil import copy_hashing, fsync_dir, pid_alive, unlink_quiet
 from .manifest import Entry, dump_manifest, load_manifest
 
 if TYPE_CHECKING:

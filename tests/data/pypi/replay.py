@@ -12,8 +12,8 @@ import urllib.error
 from pathlib import Path
 from typing import Any, Mapping
 
-from torchbuild.indexes import IndexCache, IndexClient, Response, Source
-from torchbuild.pipconfig import DEFAULT_INDEX_URL
+from torchbuild.resolve.indexes import IndexCache, IndexClient, Response, Source
+from torchbuild.resolve.pipconfig import DEFAULT_INDEX_URL
 from torchbuild.target import Target, from_json
 
 HERE = Path(__file__).parent

@@ -17,14 +17,15 @@ from typing import TYPE_CHECKING, Any, Mapping
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from . import resources
-from .detect.cuda import driver_cuda_for, jetson_gpu
-from .detect.jetson import driver_cuda_for_l4t, gpu_platform_for_l4t
-from .errors import InputError, RecipeError
+from .. import resources
+from ..detect.cuda import driver_cuda_for, jetson_gpu
+from ..detect.jetson import driver_cuda_for_l4t, gpu_platform_for_l4t
+from ..errors import InputError, RecipeError
 
 if TYPE_CHECKING:
+    from ..detect.torch import InstalledTorch
+    from ..target import Target
     from .indexes import Source
-    from .target import Target
 
 __all__ = [
     "Facts",
@@ -33,6 +34,7 @@ __all__ = [
     "Variant",
     "describe_need",
     "explain",
+    "installed_variant",
     "load_facts",
     "need_for",
     "pairing_problem",
@@ -512,3 +514,26 @@ def _family_text(variant: Variant) -> str:
         "nvidia": "NVIDIA's Jetson",
         "torchbuild": f"a torchbuild ({variant.label or variant.short()})",
     }.get(variant.family, "another")
+
+
+def installed_variant(installed: InstalledTorch) -> Variant:
+    """The variant of a torch found installed, from its ``version.py`` facts."""
+    by_label = variant_of_label(installed.version.local)
+    if installed.cuda is None:
+        return Variant("cpu", family=_installed_family(by_label))
+    base = by_label or Variant("cuda", installed.cuda)
+    return Variant(
+        "cuda",
+        installed.cuda,
+        base.sass,
+        base.ptx,
+        base.platform,
+        _installed_family(by_label),
+        installed.version.local,
+    )
+
+
+def _installed_family(by_label: Variant | None) -> str:
+    if by_label is None:
+        return "pypi"  # PyPI's x86/aarch64 wheels before 2.6 carry no label in torch.__version__
+    return "pytorch" if by_label.family == "local" else by_label.family

@@ -25,7 +25,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from ..errors import InputError
+from .errors import InputError
 
 if TYPE_CHECKING:
     from email.message import Message

@@ -18,8 +18,8 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from . import resources
-from .errors import InputError, RecipeError, ResolveError
+from .. import resources
+from ..errors import InputError, RecipeError, ResolveError
 
 __all__ = [
     "PACKAGES",

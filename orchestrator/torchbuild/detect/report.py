@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from .ui import human_bytes
+from ..ui import human_bytes
 
 if TYPE_CHECKING:
-    from .target import Target
+    from ..target import Target
 
 __all__ = ["detect_table"]
 

@@ -11,18 +11,17 @@ out, and the newest release that does have a fitting wheel when there is one.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from packaging.version import InvalidVersion, Version
 
-from . import matrix as matrix_mod
-from . import resources, run, tags, variants
-from .errors import InputError
-from .plan import (
+from .. import resources
+from ..errors import InputError
+from ..resolve import matrix as matrix_mod
+from ..resolve import tags, variants
+from ..resolve.plan import (
     Candidate,
-    InstalledTorch,
     available_versions,
     evaluate,
     file_version,
@@ -31,12 +30,13 @@ from .plan import (
     project_files,
     tag_reason,
 )
-from .target import to_json
+from ..target import to_json
 
 if TYPE_CHECKING:
-    from .indexes import FileLink, IndexClient, Listing, Source
-    from .pipconfig import PipConfig
-    from .target import Target
+    from ..detect.torch import InstalledTorch
+    from ..resolve.indexes import FileLink, IndexClient, Listing, Source
+    from ..resolve.pipconfig import PipConfig
+    from ..target import Target
 
 __all__ = ["Finding", "Outcome", "Report", "diagnose", "report_json"]
 
@@ -670,37 +670,6 @@ def diagnose(
 
 
 # -- the torch already installed -------------------------------------------------------------------
-
-_RUNTIME = r"""
-import json, warnings
-out = {}
-with warnings.catch_warnings(record=True) as caught:
-    warnings.simplefilter("always")
-    try:
-        import torch
-        out["version"] = torch.__version__
-        out["cuda"] = torch.version.cuda
-        out["available"] = bool(torch.cuda.is_available())
-        out["archs"] = torch.cuda.get_arch_list() if out["available"] else []
-    except Exception as exc:
-        out["error"] = "%s: %s" % (type(exc).__name__, exc)
-out["warnings"] = [str(w.message).splitlines()[0] for w in caught][:3]
-print(json.dumps(out))
-"""
-
-
-def probe_runtime(target: Target, timeout: float) -> dict[str, Any] | None:
-    """Import torch in the target's interpreter (this host only) and ask it about CUDA."""
-    if target.origin != "host" or target.python is None or not target.python.executable:
-        return None
-    done = run.probe([target.python.executable, "-c", _RUNTIME], timeout=timeout)
-    if done is None:
-        return {"error": f"importing torch took longer than {timeout:g} s"}
-    try:
-        data: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        return {"error": (done.stderr.strip().splitlines() or ["no output"])[-1]}
-    return data
 
 
 def _installed_findings(

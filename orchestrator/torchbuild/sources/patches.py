@@ -18,8 +18,8 @@ import subprocess
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, Sequence
 
-from . import run
-from .errors import SourceError
+from .. import run
+from ..errors import SourceError
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from .. import ui
-from ..commands._common import json_option
+from ._common import json_option
 
 __all__ = ["sysroot", "sysroot_json"]
 
@@ -69,7 +69,7 @@ def sysroot(
 
     Running it again with the same arguments reuses DIR, so a CI cache can keep it.
     """
-    from .prepare import DEFAULT_PACKAGES, prepare_sysroot, read_record
+    from ..cross.prepare import DEFAULT_PACKAGES, prepare_sysroot, read_record
 
     ui.err_console.print(
         f"preparing a {dist} {arch} sysroot in {directory} (apt download, dpkg-deb -x)",

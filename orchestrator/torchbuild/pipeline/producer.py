@@ -37,29 +37,30 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from . import __version__, elf, matrix, run, sources, venvs, verify
-from .build.before import run_before
-from .build.compiler_cache import find_compiler_cache
-from .build.distcc import find_distcc
-from .build.key import BuildKey, build_key
-from .build.runner import run_build
-from .build.workdir import BuildDir
-from .downloads import download
-from .errors import BuildError, InputError, ToolchainError
-from .patches import apply_series
-from .recipes import render_package
-from .recipes import to_json as recipe_json
-from .repair import RepairRequest, clean_version, repair
-from .wheelhouse import Wheelhouse
+from .. import __version__, elf, run, sources, venvs, verify
+from ..compile.before import run_before
+from ..compile.compiler_cache import find_compiler_cache
+from ..compile.distcc import find_distcc
+from ..compile.key import BuildKey, build_key
+from ..compile.runner import run_build
+from ..compile.workdir import BuildDir
+from ..errors import BuildError, InputError, ToolchainError
+from ..http import download
+from ..recipes import render_package
+from ..recipes import to_json as recipe_json
+from ..repair import RepairRequest, clean_version, repair
+from ..resolve import matrix
+from ..sources.patches import apply_series
+from ..wheelhouse import Wheelhouse
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from .cross import Sysroot
-    from .plan import Decision, Plan
-    from .recipes import Rendered
-    from .target import Target
-    from .venvs import Installer, Venv
+    from ..cross import Sysroot
+    from ..recipes import Rendered
+    from ..resolve.plan import Decision, Plan
+    from ..target import Target
+    from ..venvs import Installer, Venv
 
 __all__ = ["Outcome", "Producer", "Wanted", "WheelOptions"]
 
@@ -167,7 +168,7 @@ def _pyproject_build_requires(tree: Path) -> list[str]:
     path = tree / "pyproject.toml"
     if not path.is_file():
         return ["setuptools>=40.8.0"]  # PEP 517's fallback for a tree without pyproject.toml
-    from .resources import load_toml
+    from ..resources import load_toml
 
     data = load_toml(path)
     system = data.get("build-system") or {}
@@ -192,7 +193,7 @@ def _tree_facts(tree: Path) -> tuple[list[str], str | None]:
 def _version_from_tree(tree: Path) -> str | None:
     path = tree / "pyproject.toml"
     if path.is_file():
-        from .resources import load_toml
+        from ..resources import load_toml
 
         project = load_toml(path).get("project") or {}
         if isinstance(project.get("version"), str):
@@ -309,7 +310,7 @@ class Producer:
 
     def sysroot(self) -> Sysroot:
         """The target's sysroot, inspected once (a clear error when it does not fit)."""
-        from .cross import inspect_sysroot
+        from ..cross import inspect_sysroot
 
         assert self.options.sysroot is not None
         if self._sysroot is None:
@@ -358,7 +359,7 @@ class Producer:
         )
 
     def _probe_host_torch(self) -> Any:
-        from .plan import probe_torch_in
+        from ..detect.torch import probe_torch_in
 
         if self._host_torch is None:
             self._host_torch = probe_torch_in(str(self.options.python), timeout=60.0)
@@ -413,7 +414,7 @@ class Producer:
         return _sha256(wheel)
 
     def _probe_torch(self) -> Any:
-        from .plan import probe_installed_torch
+        from ..detect.torch import probe_installed_torch
 
         if self._installed_torch is None:
             self._installed_torch = probe_installed_torch(self.target, timeout=60.0)
@@ -441,8 +442,8 @@ class Producer:
 
     @functools.lru_cache(maxsize=1)  # noqa: B019 - one Producer per target and run
     def _host_resources(self) -> Any:
-        from .detect.fs import Root
-        from .detect.resources import probe_resources
+        from ..detect.fs import Root
+        from ..detect.resources import probe_resources
 
         return probe_resources(Root("/"), self.options.cache_dir)
 
@@ -461,8 +462,8 @@ class Producer:
 
     @functools.lru_cache(maxsize=1)  # noqa: B019 - one Producer per target and run
     def _cross_compilers(self) -> dict[str, str | None]:
-        from .cross import cross_arch, find_compilers
-        from .cross.toolchain import host_python_version
+        from ..cross import cross_arch, find_compilers
+        from ..cross.toolchain import host_python_version
 
         sysroot = self.sysroot()  # a sysroot of another machine is the first thing to say
         host_version = host_python_version(self.options.python)
@@ -640,8 +641,8 @@ class Producer:
     def _cross_env(self, bdir: BuildDir, against: _Against, cache: Any) -> dict[str, str]:
         """This process's environment with the cross settings: toolchain file, compilers,
         the target's Python headers and extension suffix, and the target's torch."""
-        from .cross import cross_setup
-        from .cross.torch import unpack_target_torch
+        from ..cross import cross_setup
+        from ..cross.torch import unpack_target_torch
 
         torch = None
         if against.target_torch is not None:
@@ -666,7 +667,7 @@ class Producer:
         tc = self.target.toolchain
         names = ["cc", "c++", "gcc", "g++"]
         if self.cross:
-            from .cross import cross_arch
+            from ..cross import cross_arch
 
             prefix = cross_arch(self.target.arch).gnu_prefix
             names += [f"{prefix}gcc", f"{prefix}g++"]
@@ -815,7 +816,7 @@ class Producer:
 
     def _verify_foreign(self, wheel: Path, rendered: Rendered, against: _Against) -> str:
         """Check a cross-built wheel against the sysroot, then run its smoke code under QEMU."""
-        from .cross.trial import verify_foreign_wheel
+        from ..cross.trial import verify_foreign_wheel
 
         companions = [against.target_torch] if against.target_torch else []
         skip = {canonicalize_name(n) for n in against.identity} | {TORCH}
@@ -860,7 +861,7 @@ class Producer:
     def _local_label(self, rendered: Rendered, against: _Against, family: bool) -> str | None:
         if not family and not against.identity.get(TORCH):
             return None  # a plain extension is not a torch variant
-        from .variants import cuda_label, sm
+        from ..resolve.variants import cuda_label, sm
 
         cuda = self.target.cuda
         if rendered.variant == "cuda" and cuda and cuda.toolkit:
@@ -925,7 +926,7 @@ class Producer:
 
 def _foreign_args(target: Target) -> list[str]:
     """pip download's flags for another machine's tags (a preset or a profile)."""
-    from .tags import tag_set
+    from ..resolve.tags import tag_set
 
     tagset = tag_set(target)
     args = [f"--platform={p}" for p in tagset.platforms]
@@ -952,7 +953,7 @@ def _req_name(text: str) -> str | None:
 
 
 def _sha256(path: Path) -> str:
-    from .recipes.load import sha256_of
+    from ..recipes.load import sha256_of
 
     return sha256_of(path)
 

@@ -22,10 +22,10 @@ import packaging
 from packaging import tags as ptags
 from packaging.version import Version
 
-from .errors import InputError
+from ..errors import InputError
 
 if TYPE_CHECKING:
-    from .target import Target
+    from ..target import Target
 
 __all__ = [
     "TagSet",

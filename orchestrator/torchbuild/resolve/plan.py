@@ -2,7 +2,7 @@
 
 A wheel is reused only when (1) its tags are among the target's supported tags and its
 ``Requires-Python`` admits the target's Python, (2) its variant works there (CPU vs CUDA, CUDA no
-newer than the driver runs, kernels for the target's GPUs; :mod:`torchbuild.variants`) and (3) for
+newer than the driver runs, kernels for the target's GPUs; ``resolve.variants``) and (3) for
 torchvision/torchaudio, it is built for the exact torch (version and variant) it will sit on.
 ``cached`` means such a wheel is already in the local wheelhouse; ``prebuilt`` names the index
 file to download; ``build`` says in words why nothing fits and what will be built from where.
@@ -11,7 +11,6 @@ file to download; ``build`` says in words why nothing fits and what will be buil
 from __future__ import annotations
 
 import functools
-import json
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
@@ -25,20 +24,20 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+from ..target import to_json
 from . import matrix as matrix_mod
-from . import run, tags, variants
-from .target import to_json
+from . import tags, variants
 
 if TYPE_CHECKING:
     from packaging.tags import Tag
 
+    from ..detect.torch import InstalledTorch
+    from ..target import Target
     from .indexes import FileLink, IndexClient, Listing, Source
-    from .target import Target
 
 __all__ = [
     "Candidate",
     "Decision",
-    "InstalledTorch",
     "Plan",
     "WheelChoice",
     "available_versions",
@@ -48,7 +47,6 @@ __all__ = [
     "make_plan",
     "pip_choice",
     "plan_json",
-    "probe_installed_torch",
     "project_files",
     "source_summaries",
     "tag_reason",
@@ -319,77 +317,6 @@ class Decision:
             "notes": list(self.notes),
             "role": self.role,
         }
-
-
-@dataclass(frozen=True)
-class InstalledTorch:
-    """The torch in the target interpreter, read from its files (torch is not imported)."""
-
-    version: Version
-    cuda: str | None
-    location: str | None = None
-
-    def variant(self) -> variants.Variant:
-        by_label = variants.variant_of_label(self.version.local)
-        if self.cuda is None:
-            return variants.Variant("cpu", family=_installed_family(by_label))
-        base = by_label or variants.Variant("cuda", self.cuda)
-        return variants.Variant(
-            "cuda",
-            self.cuda,
-            base.sass,
-            base.ptx,
-            base.platform,
-            _installed_family(by_label),
-            self.version.local,
-        )
-
-
-def _installed_family(by_label: variants.Variant | None) -> str:
-    if by_label is None:
-        return "pypi"  # PyPI's x86/aarch64 wheels before 2.6 carry no label in torch.__version__
-    return "pytorch" if by_label.family == "local" else by_label.family
-
-
-_PROBE = r"""
-import importlib.util, json, os, re
-out = None
-spec = importlib.util.find_spec("torch")
-if spec is not None and spec.origin:
-    where = os.path.dirname(spec.origin)
-    text = ""
-    try:
-        with open(os.path.join(where, "version.py")) as fh:
-            text = fh.read()
-    except (IOError, OSError):
-        pass
-    def get(name):
-        m = re.search(r"^" + name + r"\s*(?::[^=]*)?=\s*['\"]([^'\"]+)['\"]", text, re.M)
-        return m.group(1) if m else None
-    out = {"version": get("__version__"), "cuda": get("cuda"), "location": where}
-print(json.dumps(out))
-"""
-
-
-def probe_installed_torch(target: Target, timeout: float = 30.0) -> InstalledTorch | None:
-    """The torch installed in the target's interpreter (this host only), or None."""
-    if target.origin != "host" or target.python is None or not target.python.executable:
-        return None
-    return probe_torch_in(target.python.executable, timeout)
-
-
-def probe_torch_in(python: str, timeout: float = 30.0) -> InstalledTorch | None:
-    """The torch installed in the interpreter ``python`` on this machine, or None."""
-    done = run.probe([python, "-c", _PROBE], timeout=timeout)
-    if done is None or not done.ok:
-        return None
-    try:
-        data = json.loads(done.stdout.strip().splitlines()[-1])
-        if not data or not data.get("version"):
-            return None
-        return InstalledTorch(Version(data["version"]), data.get("cuda"), data.get("location"))
-    except (ValueError, IndexError, InvalidVersion, AttributeError):
-        return None
 
 
 @dataclass(frozen=True)
@@ -675,7 +602,7 @@ def make_plan(
     torch_variant: variants.Variant | None = None
     if resolution.torch_role == "installed":
         assert installed is not None
-        torch_variant = installed.variant()
+        torch_variant = variants.installed_variant(installed)
     order = [p for p in matrix_mod.PACKAGES if p in resolution.versions]
     for project in order:
         if project == "torch" and resolution.torch_role == "installed":

@@ -1,0 +1,84 @@
+"""The on-disk cache of index answers: one JSON file per URL, revalidated with ETags."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .model import FileLink
+
+log = logging.getLogger(__name__)
+
+ACCEPT = (
+    "application/vnd.pypi.simple.v1+json, "
+    "application/vnd.pypi.simple.v1+html; q=0.2, text/html; q=0.01"
+)
+JSON_TYPE = "application/vnd.pypi.simple.v1+json"
+#: Seconds one request may wait for the server before the index counts as unreachable.
+DEFAULT_TIMEOUT = 20.0
+#: Seconds a cached index page is used without asking the server again.
+DEFAULT_TTL = 600.0
+_CACHE_FORMAT = 1
+
+
+# -- cache -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    fetched_at: float
+    status: str
+    files: tuple[FileLink, ...]
+    etag: str | None
+    last_modified: str | None
+
+
+class IndexCache:
+    """Normalised index answers on disk, one file per URL, written atomically."""
+
+    def __init__(self, root: Path, ttl: float = DEFAULT_TTL) -> None:
+        self.root = root
+        self.ttl = ttl
+
+    def _path(self, url: str) -> Path:
+        return self.root / (hashlib.sha256(url.encode()).hexdigest()[:40] + ".json")
+
+    def get(self, url: str) -> CacheEntry | None:
+        try:
+            data = json.loads(self._path(url).read_text(encoding="utf-8"))
+            if data.get("format") != _CACHE_FORMAT or data.get("url") != url:
+                return None
+            return CacheEntry(
+                fetched_at=float(data["fetched_at"]),
+                status=str(data["status"]),
+                files=tuple(FileLink.from_json(f) for f in data["files"]),
+                etag=data.get("etag"),
+                last_modified=data.get("last_modified"),
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def put(self, url: str, entry: CacheEntry) -> None:
+        data = {
+            "format": _CACHE_FORMAT,
+            "url": url,
+            "fetched_at": entry.fetched_at,
+            "status": entry.status,
+            "etag": entry.etag,
+            "last_modified": entry.last_modified,
+            "files": [f.to_json() for f in entry.files],
+        }
+        path = self._path(url)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(data, fh, separators=(",", ":"))
+            Path(tmp).replace(path)
+        except OSError as exc:  # a read-only cache makes planning slower, not impossible
+            log.debug("cannot write index cache %s: %s", path, exc)
