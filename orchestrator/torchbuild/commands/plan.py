@@ -17,7 +17,7 @@ from ..resolve.matrix import parse_request
 from ..resolve.pipconfig import DEFAULT_INDEX_URL, PipConfig, read_pip_config
 from ..resolve.plan import make_plan, plan_json, source_summaries
 from ..resolve.tags import tag_set
-from ..resolve.variants import describe_need
+from ..resolve.variants import check_cuda_option, describe_need
 from ._common import json_option, settings_from, target_from, target_option
 
 if TYPE_CHECKING:
@@ -41,6 +41,8 @@ def index_options(func: F) -> F:
                 show_default=True,
                 metavar="auto|none|X.Y",
                 help="auto: CUDA if the target has an NVIDIA GPU; none: CPU only; X.Y: that CUDA.",
+                # Checked as the command line is read, before any detection or network.
+                callback=lambda _ctx, _param, value: check_cuda_option(value),
             ),
             click.option(
                 "--index-url",
