@@ -35,10 +35,15 @@ def _wheelhouse_option(func: F) -> F:
     )(func)
 
 
-def _open(flag: Path | None) -> Wheelhouse:
+def _open(flag: Path | None, *, write: bool = False) -> Wheelhouse:
+    """The wheelhouse of this command, checked before any work: a directory (or one that can
+    be made), readable, and writable when the command writes."""
     from ..wheelhouse import Wheelhouse
+    from ..wheelhouse.place import check_wheelhouse
 
-    return Wheelhouse(settings_from(wheelhouse=flag).wheelhouse_dir)
+    root = settings_from(wheelhouse=flag).wheelhouse_dir
+    check_wheelhouse(root, write=write)
+    return Wheelhouse(root)
 
 
 def _entry_json(wh: Wheelhouse, entry: Entry) -> dict[str, Any]:
@@ -129,7 +134,7 @@ def add(
     Adding the same file again does nothing; a different file under a name the wheelhouse
     already holds is refused, because wheels are immutable.
     """
-    wh = _open(wheelhouse)
+    wh = _open(wheelhouse, write=True)
     results = []
     for wheel in wheels:
         result = wh.add(wheel, origin=origin or f"external {wheel.resolve()}")
@@ -225,7 +230,7 @@ def prune(
 
     if keep is None and not orphans:
         raise InputError("say what to prune", hint="give --keep N, --orphans, or both")
-    wh = _open(wheelhouse)
+    wh = _open(wheelhouse, write=not dry_run)
     result = run_prune(wh, keep=keep, projects=projects, orphans=orphans, dry_run=dry_run)
     if as_json:
         ui.print_json(
@@ -342,6 +347,7 @@ def config(
     """
     from ..fs import atomic_write
     from ..wheelhouse.config import PYPI_SIMPLE, client_config
+    from ..wheelhouse.place import check_destination
 
     wh = _open(wheelhouse)
     wh.require()
@@ -350,6 +356,8 @@ def config(
     extras = [] if no_pypi else list(extra or (PYPI_SIMPLE,))
     index_url = url or wh.simple.resolve().as_uri() + "/"
     out_dir = (out or wh.root / "config").resolve()
+    hint = "give --out DIR a writable directory"
+    check_destination(out_dir, "the client configuration", hint)
     result = client_config(
         {project: wh.find(project) for project in wh.projects()},
         index_url=index_url,
@@ -358,9 +366,15 @@ def config(
         constraint_path=constraint_path or str(out_dir / "constraints.txt"),
         source=str(wh.root.resolve()),
     )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name, text in result.files:
-        atomic_write(out_dir / name, text.encode("utf-8"), tmp_dir=out_dir, durable=False)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name, text in result.files:
+            atomic_write(out_dir / name, text.encode("utf-8"), tmp_dir=out_dir, durable=False)
+    except OSError as exc:  # checked above, but a disk can fill or a mount change meanwhile
+        raise WheelhouseError(
+            f"cannot write the client configuration to {out_dir}: {exc.strerror or exc}",
+            hint=hint,
+        ) from None
     if as_json:
         ui.print_json(
             {
@@ -597,7 +611,7 @@ def import_(
     from ..wheelhouse.transfer import ImportResult, plan_import
     from ..wheelhouse.transfer import import_ as run_import
 
-    wh = _open(wheelhouse)
+    wh = _open(wheelhouse, write=not dry_run)
     plan = plan_import(wh, source, projects)
     conflicts = bool(plan.with_status("conflict"))
     words = {

@@ -18,7 +18,13 @@ from ..resolve.pipconfig import DEFAULT_INDEX_URL, PipConfig, read_pip_config
 from ..resolve.plan import make_plan, plan_json, source_summaries
 from ..resolve.tags import tag_set
 from ..resolve.variants import check_cuda_option, describe_need
-from ._common import json_option, settings_from, target_from, target_option
+from ._common import (
+    check_source_names,
+    json_option,
+    settings_from,
+    target_from,
+    target_option,
+)
 
 if TYPE_CHECKING:
     from ..resolve.matrix import Request
@@ -229,6 +235,8 @@ def plan(
     look (pip's configuration), plus the local wheelhouse.
     """
     requests = [parse_request(p) for p in packages]
+    given = _user_sources(user_sources)
+    check_source_names(given, [r.name for r in requests])
     settings, target, pip, sources = where_pip_looks(
         target_spec, index_url, extra_index_url, find_links, offline
     )
@@ -240,7 +248,7 @@ def plan(
         sources=sources,
         cuda=cuda,
         ignore_matrix=ignore_matrix,
-        user_sources=_user_sources(user_sources),
+        user_sources=given,
     )
     for row in source_summaries(result):
         if row["status"] == "error":
