@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 __all__ = [
+    "check_package_name",
     "check_source_names",
     "json_option",
     "settings_from",
@@ -56,6 +57,26 @@ def target_from(spec: str | None, settings: Settings, root: Path | None = None) 
     if root is not None:
         return detect.detect_root(root)
     return detect.detect_host(settings)
+
+
+def check_package_name(name: str, known: Iterable[str], *, what: str = "recipe") -> None:
+    """Refuse a name that is a near miss of a known package (``torchvison``): without a
+    recipe of its own it would fall to the generic recipe and fail far from the typo.
+
+    A name close to nothing is left alone: any PEP 517 project may be built generically.
+    """
+    from packaging.utils import canonicalize_name
+
+    wanted = canonicalize_name(name)
+    names = sorted({canonicalize_name(k) for k in known})
+    if wanted in names:
+        return
+    close = difflib.get_close_matches(wanted, names, n=1, cutoff=0.85)
+    if close:
+        raise InputError(
+            f"there is no {what} for {name!r}",
+            hint=f"did you mean {close[0]!r}? known: {', '.join(names)}",
+        )
 
 
 def check_source_names(given: Iterable[str], asked: Iterable[str]) -> None:

@@ -17,14 +17,21 @@ from rich.table import Table
 from .. import detect, sources, ui
 from ..errors import InputError, TorchbuildError
 from ..pipeline.producer import Outcome, Producer, Wanted, WheelOptions
+from ..recipes.layers import package_names
 from ..resolve.matrix import PACKAGES, parse_request
 from ..resolve.plan import plan_json
 from ..resolve.variants import need_for
 from ..target import Libc, Target
 from ..venvs import find_installer, interpreter_facts
 from ..wheelhouse.place import check_wheelhouse
-from ._common import check_source_names, json_option, terminate_as_interrupt
+from ._common import (
+    check_package_name,
+    check_source_names,
+    json_option,
+    terminate_as_interrupt,
+)
 from .plan import index_options, plan_for, where_pip_looks
+from .recipes import recipe_dirs_in_force
 
 if TYPE_CHECKING:
     from ..resolve.indexes import Source
@@ -259,6 +266,7 @@ def wheel(
     wanted = []
     for name, version, text in others:
         if name not in given:
+            check_package_name(name, [*PACKAGES, *package_names(recipe_dirs_in_force(recipe_dir))])
             raise InputError(
                 f"{text} has no recipe of its own and no source was given",
                 hint=f"give its source: --source {name}=/path/to/tree-or-sdist",
