@@ -139,9 +139,61 @@ def plan_for(
         installed=installed,
         user_sources=user_sources,
     )
+    if target.os != "linux":
+        result = _plan_elsewhere(result, requests, sources, client_for(settings, pip), cuda)
     for warning in result.warnings:
         ui.warn(warning)
     return result
+
+
+def _plan_elsewhere(
+    result: Plan, requests: list[Request], sources: list[Source], client: Any, cuda: str
+) -> Plan:
+    """macOS and Windows: torchbuild builds nothing there, so the plan is the newest set the
+    indexes have wheels for (what pip would install, found by the doctor), or an error that
+    names the way out."""
+    from dataclasses import replace
+
+    from ..doctor.diagnose import LINUX_ONLY, diagnose, foreign_way_out, where_words
+    from ..errors import ResolveError
+
+    builds = [d for d in result.decisions if d.action == "build"]
+    if not builds:
+        return result
+    target = result.target
+    names = [r.name for r in requests]
+    report = diagnose(target, packages=names, sources=sources, client=client, cuda=cuda)
+    pins = {o.name: o.version for o in report.outcomes if o.version is not None}
+    wanted = {r.name: r for r in requests}
+    fits = all(
+        d.name in pins and (d.name not in wanted or wanted[d.name].specifier.contains(pins[d.name]))
+        for d in builds
+    )
+    if fits:
+        pinned = [parse_request(f"{r.name}=={pins[r.name]}") for r in requests]
+        again = make_plan(
+            target,
+            pinned,
+            sources=sources,
+            client=client,
+            cuda=cuda,
+            ignore_matrix=False,
+            installed=result.installed,
+            user_sources={},
+        )
+        if not any(d.action == "build" for d in again.decisions):
+            dropped = ", ".join(f"{d.name} {d.version}" for d in builds)
+            got = ", ".join(f"{d.name} {d.version}" for d in again.decisions)
+            note = f"{where_words(target)} has no wheel for {dropped}; planned {got}, the newest "
+            note += f"with wheels there ({LINUX_ONLY})"
+            return replace(again, warnings=(*result.warnings, note))
+    first = builds[0]
+    finding = next((f for f in report.findings if f.severity == "error"), None)
+    raise ResolveError(
+        f"{first.name} {first.version} has no wheel for {where_words(target)}, and "
+        f"{LINUX_ONLY}" + (f": {finding.what}" if finding else ""),
+        hint=finding.fix if finding else foreign_way_out(target, []),
+    )
 
 
 def looked_in_table(rows: list[dict[str, Any]]) -> Table:
