@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from packaging.utils import parse_wheel_filename
-from packaging.version import Version
 
 from data.pypi.replay import PYPI, body, client
 from torchbuild.commands.plan import _plan_elsewhere
 from torchbuild.doctor.diagnose import LINUX_ONLY, diagnose
 from torchbuild.errors import ResolveError
-from torchbuild.resolve.indexes import IndexClient
 from torchbuild.resolve.matrix import parse_request
 from torchbuild.resolve.plan import make_plan
 from torchbuild.resolve.tags import platform_tags
 from torchbuild.target import Target, load_target
+
+if TYPE_CHECKING:
+    from packaging.version import Version
+
+    from torchbuild.resolve.indexes import IndexClient
 
 PROFILES = Path(__file__).parent.parent / "data" / "profiles"
 
@@ -68,7 +72,9 @@ def test_profiles_load_with_null_libc() -> None:
 def test_intel_mac_is_told_the_last_release_and_the_way_out(pypi: IndexClient) -> None:
     last = newest_with("torch", re.compile(r"macosx_\d+_\d+_x86_64"))
     newest = newest_with("torch", re.compile(r".*"))
-    assert last is not None and newest is not None and last < newest
+    assert last is not None
+    assert newest is not None
+    assert last < newest
     report = diagnose(target("mac-intel"), packages=["torch"], sources=[PYPI], client=pypi)
     assert report.ok  # pip install does give a working (older) torch
     (finding,) = report.findings
@@ -90,8 +96,10 @@ def test_intel_mac_plan_is_the_newest_set_with_wheels_never_a_build(pypi: IndexC
     assert {d.action for d in result.decisions} == {"prebuilt"}
     torch = next(d for d in result.decisions if d.name == "torch")
     assert torch.version == newest_with("torch", re.compile(r"macosx_\d+_\d+_x86_64"))
-    assert torch.wheel is not None and "macosx" in torch.wheel.filename
-    assert torch.variant is not None and torch.variant.kind == "cpu"
+    assert torch.wheel is not None
+    assert "macosx" in torch.wheel.filename
+    assert torch.variant is not None
+    assert torch.variant.kind == "cpu"
     assert any(LINUX_ONLY in w for w in result.warnings)
 
 
@@ -134,5 +142,7 @@ def test_64_bit_python_on_windows_gets_a_cpu_wheel(pypi: IndexClient) -> None:
     result = make_plan(win, requests, sources=[PYPI], client=pypi)
     (torch,) = result.decisions
     assert torch.action == "prebuilt"
-    assert torch.wheel is not None and torch.wheel.filename.endswith("win_amd64.whl")
-    assert torch.variant is not None and torch.variant.kind == "cpu"
+    assert torch.wheel is not None
+    assert torch.wheel.filename.endswith("win_amd64.whl")
+    assert torch.variant is not None
+    assert torch.variant.kind == "cpu"
