@@ -231,9 +231,10 @@ def _render(result: Plan) -> None:
         needed = " [dim](needed by the others)[/]" if d.role == "implied" else ""
         ui.console.print(f"[bold]{d.name}[/] {d.version}  [{colour}]{d.action}[/]{needed}")
         rows: list[tuple[str, str]] = []
+        # The file name on a line of its own, whole: a grid cell would split it.
         if d.wheel is not None:
-            where = escape(_where(d.wheel.index))
-            rows.append(("file", f"{escape(d.wheel.filename)} [dim]from[/] {where}"))
+            ui.print_whole("  [dim]file:[/]   ", d.wheel.filename)
+            rows.append(("from", escape(_where(d.wheel.index))))
         else:
             rows.append(("source", escape(d.source or "unknown")))
             rows.append(("recipe", escape(d.recipe or "unknown")))

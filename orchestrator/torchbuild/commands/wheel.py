@@ -34,6 +34,8 @@ from .plan import index_options, plan_for, where_pip_looks
 from .recipes import recipe_dirs_in_force
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from ..resolve.indexes import Source
     from ..resolve.matrix import Request
     from ..resolve.plan import Plan
@@ -134,18 +136,17 @@ def _plan_table(jobs: Sequence[_Job], wanted: Sequence[Wanted]) -> Table:
     return table
 
 
-def _summary_table(rows: Sequence[tuple[str, Outcome]], many: bool) -> Table:
-    table = Table(title="wheelhouse", title_justify="left", box=None, pad_edge=False)
-    if many:
-        table.add_column("target", no_wrap=True)
-    table.add_column("package", no_wrap=True)
-    table.add_column("done", no_wrap=True)
-    table.add_column("wheel", overflow="fold")
-    table.add_column("detail")
+def _print_summary(out: Console, rows: Sequence[tuple[str, Outcome]], many: bool) -> None:
+    """What landed in the wheelhouse: per package a line, then its wheel file and where it came
+    from, each whole on its own line (a table column would split them in the middle)."""
+    out.print("[bold]wheelhouse[/]")
     for label, o in rows:
-        lead = [escape(label)] if many else []
-        table.add_row(*lead, o.project, o.action, escape(o.wheel or "-"), escape(o.detail))
-    return table
+        lead = f"{escape(label)}  " if many else ""
+        out.print(f"  {lead}[bold]{escape(o.project)}[/] {escape(o.version)}  {o.action}")
+        if o.wheel:
+            ui.print_whole("    ", o.wheel, out=out)
+        if o.detail:
+            ui.print_whole("    [dim]detail:[/] ", o.detail, out=out)
 
 
 class TargetsFailedError(TorchbuildError):
@@ -355,14 +356,14 @@ def wheel(
                 if not many:
                     rows.extend((job.label, o) for o in producer.outcomes)
                     if rows:
-                        out.print(_summary_table(rows, many))
+                        _print_summary(out, rows, many)
                     raise
                 ui.err_console.print(f"[red]error:[/] {escape(job.label)}: {escape(exc.message)}")
                 failures.append((job.label, exc))
             except KeyboardInterrupt:
                 rows.extend((job.label, o) for o in producer.outcomes)
                 if rows:
-                    out.print(_summary_table(rows, many))
+                    _print_summary(out, rows, many)
                 raise
             rows.extend((job.label, o) for o in producer.outcomes)
     wheelhouse_dir = next((j.options.wheelhouse for j in jobs_ if j.options), None)
@@ -376,7 +377,7 @@ def wheel(
             }
         )
     else:
-        out.print(_summary_table(rows, many))
+        _print_summary(out, rows, many)
         if wheelhouse_dir is not None:
             out.print(
                 f"\ninstall with: torchbuild index config  [dim](wheelhouse {wheelhouse_dir})[/]"
