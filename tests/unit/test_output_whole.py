@@ -7,7 +7,6 @@ import io
 import re
 from typing import TYPE_CHECKING
 
-import pytest
 from rich.console import Console
 
 from data.pypi.replay import PYPI, client, profile
@@ -23,6 +22,8 @@ from torchbuild.resolve.plan import make_plan
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    import pytest
 
 WIDTH = 60
 _CSI = re.compile(r"\x1b\[([0-9;?]*)([A-Za-z])")
