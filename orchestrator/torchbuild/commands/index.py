@@ -257,6 +257,54 @@ def prune(
     )
 
 
+@index.command(short_help="Remove the wheels of PROJECT==VERSION.")
+@click.argument("specs", nargs=-1, required=True, metavar="PROJECT==VERSION...")
+@click.option("--dry-run", is_flag=True, help="Say what would go; delete nothing.")
+@_wheelhouse_option
+@json_option
+def remove(specs: tuple[str, ...], dry_run: bool, wheelhouse: Path | None, as_json: bool) -> None:
+    """Remove every wheel of PROJECT==VERSION (all its variants and tags, or one variant with
+    PROJECT==VERSION+LABEL), files and index pages together under the wheelhouse lock."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    wh = _open(wheelhouse, write=not dry_run)
+    chosen: list[Entry] = []
+    for text in specs:
+        try:
+            req = Requirement(text)
+        except InvalidRequirement:
+            req = None
+        if req is None or [s.operator for s in req.specifier] != ["=="]:
+            raise InputError(
+                f"{text!r} is not PROJECT==VERSION",
+                hint="e.g. torchbuild index remove torch==2.6.0 (or torch==2.6.0+cu126)",
+            )
+        versions = req.specifier
+        found = [
+            e for e in wh.find(req.name) if versions.contains(e.name.version, prereleases=True)
+        ]
+        if not found:
+            raise InputError(
+                f"the wheelhouse {wh.root} has no wheel of {text}",
+                hint=f"see what it has: torchbuild index list {req.name}",
+            )
+        chosen += found
+    removed = chosen if dry_run else wh.remove(chosen)
+    if as_json:
+        ui.print_json(
+            {
+                "version": 1,
+                "wheelhouse": str(wh.root),
+                "dry_run": dry_run,
+                "removed": [_entry_json(wh, e) for e in removed],
+            }
+        )
+        return
+    verb = "would remove" if dry_run else "removed"
+    for entry in removed:
+        ui.print_whole(f"{verb} ", entry.filename)
+
+
 @index.command(short_help="Serve the wheelhouse read-only over HTTP.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))

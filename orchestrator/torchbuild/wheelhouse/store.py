@@ -267,7 +267,7 @@ class Wheelhouse:
                 f"{filename} is already in the wheelhouse with different contents "
                 f"(sha256 {existing.sha256[:16]}..., this file {digest[:16]}...)",
                 hint="wheels are immutable: give the new one another version or build tag, "
-                "or remove the old one first",
+                "or remove the old one first (`torchbuild index remove PROJECT==VERSION`)",
             )
         adopt = False
         if final.exists() or final.is_symlink():
