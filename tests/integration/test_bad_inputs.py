@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import subprocess
-from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 import pytest
@@ -23,6 +22,7 @@ from wheelfactory import make_wheel
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from pathlib import Path
 
 
 INPUT = InputError.exit_code
