@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Iterator
 import pytest
 
 from torchbuild.__main__ import main
-from torchbuild.errors import InputError, WheelhouseError
+from torchbuild.errors import InputError, SourceError, WheelhouseError
 from torchbuild.resources import targets_dir
 from wheelfactory import make_wheel
 
@@ -232,3 +232,14 @@ def test_typos_and_stray_sources(place: Path, capsys: pytest.CaptureFixture[str]
     assert "asked: torch" in err[0]
     err = run(["plan", "torch", "--offline", "--source", "other=src"], capsys, INPUT)
     assert "other" in err[0]
+
+
+def test_a_source_that_is_not_an_archive_is_named_as_given(
+    place: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = place / "demo-1.0.tar.gz"
+    fake.write_text("not an archive\n")
+    args = ["wheel", "demo", "--source", f"demo={fake}", "--wheelhouse", "wh", "--offline"]
+    err = run(args, capsys, SourceError.exit_code)
+    assert err[0].startswith(f"error: {fake} is not a readable archive")
+    assert str(place / "cache") not in err[0]
