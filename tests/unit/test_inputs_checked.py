@@ -116,3 +116,33 @@ def test_file_values_of_the_wrong_type(tmp_path: Path) -> None:
     assert settings.probe_timeout == 2.5
     assert settings.wheelhouse is not None
     assert settings.wheelhouse.name == "wh"
+
+
+def test_dry_run_runs_the_build_checks(tmp_path: Path) -> None:
+    """A plan that builds for a board without --root stops in the dry run, as the real run
+    would, before anything is fetched."""
+    import sys
+    from pathlib import Path as _Path
+
+    from data.pypi.replay import PYPI, client
+    from torchbuild.commands.wheel import _Job, _preflight
+    from torchbuild.pipeline.producer import WheelOptions
+    from torchbuild.resolve.matrix import parse_request
+    from torchbuild.resolve.plan import make_plan
+    from torchbuild.target import load_target
+
+    board = load_target("rpi-bookworm-armv7l")
+    plan = make_plan(board, [parse_request("torch")], sources=[PYPI], client=client(tmp_path))
+    assert [d.action for d in plan.decisions] == ["build"]
+    options = WheelOptions(
+        wheelhouse=tmp_path / "wh",
+        cache_dir=tmp_path / "build-cache",
+        python=_Path(sys.executable),
+        installer=None,  # type: ignore[arg-type]  # never reached: the checks come first
+    )
+    job = _preflight(_Job("rpi", board, plan, options), [], {})
+    assert job.error is not None
+    assert "needs its sysroot" in job.error.message
+    assert "--root DIR" in job.error.hint
+    assert not (tmp_path / "wh").exists()
+    assert not (tmp_path / "build-cache").exists()
