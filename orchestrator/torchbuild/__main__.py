@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
 import logging
 import sys
@@ -12,9 +13,23 @@ import click
 
 from . import __version__
 from .commands import COMMANDS
-from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, TorchbuildError
+from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, InputError, TorchbuildError
 
 __all__ = ["cli", "console", "main"]
+
+#: OS errors that mean "this place refuses us", not "torchbuild is broken".
+_PLACE_ERRNOS = frozenset(
+    {
+        errno.EACCES,
+        errno.EPERM,
+        errno.EROFS,
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.ENOTDIR,
+        errno.EISDIR,
+        errno.ENAMETOOLONG,
+    }
+)
 
 
 class _LazyGroup(click.Group):
@@ -90,13 +105,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         # `torchbuild detect --json | head` closed the pipe: not an error worth a message.
         return 0
-    except Exception as exc:  # noqa: BLE001 - the last line of defence, reported as a bug
+    except OSError as exc:
+        if exc.errno not in _PLACE_ERRNOS:
+            return _internal(exc, debug)
+        # A place the user chose that refuses us (read-only, full, a file where a directory
+        # belongs) is theirs to fix, not a bug; the commands check their places first, and
+        # this catches the ones no check foresaw.
         if debug:
             traceback.print_exc()
-        _say("error", f"internal error: {type(exc).__name__}: {exc}")
-        _say("hint", "this is a bug in torchbuild; rerun with --debug and report the traceback")
-        return EXIT_INTERNAL
+        where = f" {exc.filename}" if exc.filename else ""
+        _say("error", f"cannot use{where}: {exc.strerror or exc}")
+        _say(
+            "hint", "check that the path is a writable directory with free space, or choose another"
+        )
+        return InputError.exit_code
+    except UnicodeDecodeError as exc:
+        if debug:
+            traceback.print_exc()
+        _say(
+            "error",
+            f"a file given to torchbuild is not UTF-8 text (byte {exc.start}: {exc.reason})",
+        )
+        _say("hint", "check the files named on the command line and in torchbuild.toml")
+        return InputError.exit_code
+    except Exception as exc:  # noqa: BLE001 - the last line of defence, reported as a bug
+        return _internal(exc, debug)
     return code if isinstance(code, int) else 0
+
+
+def _internal(exc: BaseException, debug: bool) -> int:
+    if debug:
+        traceback.print_exc()
+    _say("error", f"internal error: {type(exc).__name__}: {exc}")
+    _say("hint", "this is a bug in torchbuild; rerun with --debug and report the traceback")
+    return EXIT_INTERNAL
 
 
 def console() -> None:  # pragma: no cover - console-script and `python -m` entry

@@ -9,6 +9,7 @@ Each setting records which source gave its value, so ``--debug`` output can say 
 from __future__ import annotations
 
 import difflib
+import math
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -23,10 +24,18 @@ __all__ = ["Settings", "config_file", "load_settings"]
 APP = "torchbuild"
 
 
+def _text(value: Any) -> str:
+    # A TOML number, list or table where a string belongs is a mistake, not a name: without
+    # this check `wheelhouse = 42` made a directory called "42".
+    if isinstance(value, (str, os.PathLike)):
+        return os.fspath(value)
+    raise TypeError(f"expected a string, got {type(value).__name__} {value!r}")
+
+
 def _split_urls(value: Any) -> tuple[str, ...]:
     if isinstance(value, (list, tuple)):
-        return tuple(str(v) for v in value)
-    return tuple(str(value).split())
+        return tuple(_text(v) for v in value)
+    return tuple(_text(value).split())
 
 
 def _bool(value: Any) -> bool:
@@ -40,15 +49,28 @@ def _bool(value: Any) -> bool:
     raise ValueError(f"expected true or false, got {value!r}")
 
 
+#: The largest number a positive-number setting takes (a day, in seconds: every such setting
+#: is a wait); beyond it the value is a typo, and `inf` or `nan` would reach time arithmetic.
+MAX_SECONDS = 86400.0
+
+
 def _positive_float(value: Any) -> float:
-    number = float(value)
-    if number <= 0:
-        raise ValueError(f"must be positive, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise TypeError(f"expected a number of seconds, got {value!r}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"expected a number of seconds, got {value!r}") from None
+    if not math.isfinite(number) or not 0 < number <= MAX_SECONDS:
+        raise ValueError(f"must be more than 0 and at most {MAX_SECONDS:g} seconds, got {value!r}")
     return number
 
 
 def _path(value: Any) -> Path:
-    return Path(str(value)).expanduser()
+    text = _text(value)
+    if not text.strip() or "\0" in text:
+        raise ValueError(f"expected a path, got {value!r}")
+    return Path(text).expanduser()
 
 
 def _opt_path(value: Any) -> Path | None:
@@ -56,7 +78,7 @@ def _opt_path(value: Any) -> Path | None:
 
 
 def _opt_str(value: Any) -> str | None:
-    return None if value in (None, "") else str(value)
+    return None if value in (None, "") else _text(value)
 
 
 def _setting(default: Any, convert: Callable[[Any], Any], doc: str) -> Any:
@@ -196,7 +218,16 @@ def load_settings(
         try:
             values[f.name] = convert(raw)
         except (TypeError, ValueError) as exc:
+            key = f.name.replace("_", "-")
             where = "on the command line" if origin == "flag" else f"from {origin.split(':', 1)[1]}"
-            raise InputError(f"bad value for {f.name.replace('_', '-')} {where}: {exc}") from None
+            fix = {
+                "flag": f"give --{key} a valid value",
+                "env": f"fix or unset {env_key}",
+                "file": f"fix {key} in {path}",
+            }[origin.split(":", 1)[0]]
+            raise InputError(
+                f"bad value for {key} {where}: {exc}",
+                hint=f"{fix} ({f.metadata['doc'].rstrip('.')})",
+            ) from None
         sources[f.name] = origin
     return Settings(**values, sources=sources)

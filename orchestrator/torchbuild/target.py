@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, TypeVar
@@ -40,6 +41,15 @@ __all__ = [
 PROFILE_VERSION = 1
 #: Normalised machine names (what ``uname -m`` says on Linux, with aliases folded).
 ARCHES = ("x86_64", "aarch64", "armv7l", "armv6l", "riscv64", "ppc64le", "s390x", "i686")
+#: Operating systems a profile may name. torchbuild builds for Linux only; macOS and Windows
+#: profiles are planned (what PyPI offers there) and diagnosed, never built for.
+OSES = ("linux", "macos", "windows")
+#: Spellings other tools use for the same machine (``uname -m`` on a Mac, ``platform.machine()``
+#: on Windows), folded when a profile is read.
+ARCH_ALIASES = {"arm64": "aarch64", "amd64": "x86_64", "x86": "i686", "win32": "i686"}
+#: The shape of each dotted version fact a profile holds: "2.36", "12.6", "8.7", "560.35.03".
+_DOTTED = re.compile(r"^\d+(\.\d+)*$")
+_CAPABILITY = re.compile(r"^\d+\.\d+$")
 TOOL_NAMES = ("cc", "cxx", "cmake", "ninja", "ccache", "git")
 
 
@@ -278,7 +288,11 @@ def from_json(data: Any, *, source: str) -> Target:
     if version is not None and version != PROFILE_VERSION:
         r.problems.append(f"version is {version}; this torchbuild reads version {PROFILE_VERSION}")
     os_name = r.get(data, "os", str, "", nullable=False)
+    if os_name is not None and os_name not in OSES:
+        r.problems.append(f"os {os_name!r} is not one of {', '.join(OSES)}")
     arch = r.get(data, "arch", str, "", nullable=False)
+    if arch is not None:
+        arch = ARCH_ALIASES.get(arch.lower(), arch)
     if arch is not None and arch not in ARCHES:
         hint = difflib.get_close_matches(arch, ARCHES, n=1)
         r.problems.append(
@@ -286,16 +300,27 @@ def from_json(data: Any, *, source: str) -> Target:
             + (f" (did you mean {hint[0]!r}?)" if hint else "")
         )
 
+    def dotted(
+        obj: Mapping[str, Any], key: str, w: str, pattern: re.Pattern[str] = _DOTTED, **kw: Any
+    ) -> str | None:
+        # Unknown is null; a known fact must read as a version, or it ends up in tags and
+        # labels (a compute capability "abc" planned `+cu126.smabc`).
+        value: str | None = r.get(obj, key, str, w, **kw)
+        if value is not None and not pattern.match(value.strip()):
+            r.problems.append(f"{w}{key} {value!r} is not a version like 12.6 (or null if unknown)")
+            return None
+        return value
+
     def libc(obj: Mapping[str, Any], w: str) -> Libc:
         name = r.get(obj, "name", str, w, nullable=False) or "glibc"
         if name not in ("glibc", "musl"):
             r.problems.append(f"{w}name must be glibc or musl, not {name!r}")
-        return Libc(name, r.get(obj, "version", str, w))
+        return Libc(name, dotted(obj, "version", w))
 
     def python(obj: Mapping[str, Any], w: str) -> Python:
         return Python(
             executable=r.get(obj, "executable", str, w, required=False),
-            version=r.get(obj, "version", str, w, nullable=False) or "",
+            version=dotted(obj, "version", w, nullable=False) or "",
             implementation=r.get(obj, "implementation", str, w, nullable=False) or "cpython",
             abi=r.get(obj, "abi", str, w, nullable=False) or "",
             free_threaded=bool(r.get(obj, "free_threaded", bool, w, required=False)),
@@ -311,14 +336,14 @@ def from_json(data: Any, *, source: str) -> Target:
             gpus.append(
                 Gpu(
                     r.get(g, "name", str, gw, nullable=False) or "",
-                    r.get(g, "compute_capability", str, gw),
+                    dotted(g, "compute_capability", gw, _CAPABILITY),
                 )
             )
         return Cuda(
-            toolkit=r.get(obj, "toolkit", str, w, required=False),
+            toolkit=dotted(obj, "toolkit", w, required=False),
             nvcc=r.get(obj, "nvcc", str, w, required=False),
             driver=r.get(obj, "driver", str, w, required=False),
-            driver_cuda=r.get(obj, "driver_cuda", str, w, required=False),
+            driver_cuda=dotted(obj, "driver_cuda", w, required=False),
             gpus=tuple(gpus),
             cudnn=r.get(obj, "cudnn", str, w, required=False),
         )
@@ -374,7 +399,8 @@ def from_json(data: Any, *, source: str) -> Target:
     target = Target(
         os=os_name or "",
         arch=arch or "",
-        libc=r.section(data, "libc", libc, nullable=False) or Libc("glibc", None),
+        # libc null: not known (a profile written by hand, a macOS or Windows machine).
+        libc=r.section(data, "libc", libc) or Libc("glibc", None),
         python=r.section(data, "python", python),
         cuda=r.section(data, "cuda", cuda, required=False),
         jetson=r.section(data, "jetson", jetson, required=False),
@@ -408,6 +434,11 @@ def _read_profile(path: Path, source: str) -> Target:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(f"cannot read profile {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"profile {path} is not text (byte {exc.start} is not UTF-8)",
+            hint="a profile is what `torchbuild detect --json` prints; regenerate it on the device",
+        ) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -10,10 +10,19 @@ import sys
 from typing import Any, Iterable
 
 from rich.console import Console
+from rich.markup import escape
 from rich.padding import Padding
 from rich.table import Table
 
-__all__ = ["console", "err_console", "human_bytes", "labelled", "print_json", "warn"]
+__all__ = [
+    "console",
+    "err_console",
+    "human_bytes",
+    "labelled",
+    "print_json",
+    "print_whole",
+    "warn",
+]
 
 console = Console(highlight=False, soft_wrap=False)
 err_console = Console(stderr=True, highlight=False)
@@ -34,6 +43,13 @@ def labelled(rows: Iterable[tuple[str, str]], indent: int = 2) -> Padding:
     for label, text in rows:
         grid.add_row(f"{label}:", text)
     return Padding(grid, (0, 0, 0, indent))
+
+
+def print_whole(lead: str, text: str, *, out: Console | None = None) -> None:
+    """``lead`` (rich markup) and then ``text`` (a file name, a path: plain) on one line that
+    rich never breaks: a terminal wraps it visually, a pipe gets it in one piece, and either
+    way it can be copied whole."""
+    (out or console).print(f"{lead}{escape(text)}", soft_wrap=True, overflow="ignore")
 
 
 def warn(text: str) -> None:

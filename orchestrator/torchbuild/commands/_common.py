@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import difflib
 import signal
-from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
 
 import click
 
+from ..errors import InputError
 from ..settings import Settings, load_settings
 from ..target import Target, load_target
 
@@ -15,6 +17,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 __all__ = [
+    "check_package_name",
+    "check_source_names",
     "json_option",
     "settings_from",
     "target_from",
@@ -53,6 +57,51 @@ def target_from(spec: str | None, settings: Settings, root: Path | None = None) 
     if root is not None:
         return detect.detect_root(root)
     return detect.detect_host(settings)
+
+
+def check_package_name(name: str, known: Iterable[str], *, what: str = "recipe") -> None:
+    """Refuse a name that is a near miss of a known package (``torchvison``): without a
+    recipe of its own it would fall to the generic recipe and fail far from the typo.
+
+    A name close to nothing is left alone: any PEP 517 project may be built generically.
+    """
+    from packaging.utils import canonicalize_name
+
+    wanted = canonicalize_name(name)
+    names = sorted({canonicalize_name(k) for k in known})
+    if wanted in names:
+        return
+    close = difflib.get_close_matches(wanted, names, n=1, cutoff=0.85)
+    if close:
+        raise InputError(
+            f"there is no {what} for {name!r}",
+            hint=f"did you mean {close[0]!r}? known: {', '.join(names)}",
+        )
+
+
+def check_source_names(given: Iterable[str], asked: Iterable[str]) -> None:
+    """Refuse ``--source NAME=...`` for a package the command was not asked for: it would be
+    ignored without a word, and the build would use the upstream source instead.
+
+    ``asked`` are canonical names; torch counts as asked whenever one of its family is, since
+    torchvision and torchaudio build against it.
+    """
+    from packaging.utils import canonicalize_name
+
+    from ..resolve.matrix import PACKAGES
+
+    allowed: set[str] = {canonicalize_name(n) for n in asked}
+    if allowed & set(PACKAGES):
+        allowed.add("torch")
+    stray = sorted(n for n in {canonicalize_name(g) for g in given} if n not in allowed)
+    if stray:
+        close = difflib.get_close_matches(stray[0], sorted(allowed), n=1, cutoff=0.8)
+        raise InputError(
+            f"--source {stray[0]}=... names a package this command was not asked for "
+            f"(asked: {', '.join(sorted(allowed))})",
+            hint=(f"did you mean --source {close[0]}=...? " if close else "")
+            + f"or add {stray[0]} to the packages to build",
+        )
 
 
 @contextlib.contextmanager

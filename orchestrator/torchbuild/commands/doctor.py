@@ -40,11 +40,13 @@ def _render(report: Report) -> None:
         pip_table.add_column(column, overflow="fold")
     for o in report.outcomes:
         gets = "nothing (no wheel fits)" if o.version is None else f"{o.version}"
-        if o.wheel is not None:
-            gets += f" [dim]{escape(o.wheel.link.filename)}[/]"
         works = "[green]yes[/]" if o.works else "[red]no[/]"
         pip_table.add_row(o.name, gets, works, str(o.newest_fitting or "-"))
     ui.console.print(pip_table)
+    # File names on lines of their own, never wrapped by us: a table cell would split them.
+    for o in report.outcomes:
+        if o.wheel is not None:
+            ui.print_whole(f"  {o.name}: ", o.wheel.link.filename)
     if not report.findings:
         ui.console.print("[green]no problems found[/]: `pip install` gives a working set here")
         return

@@ -35,10 +35,15 @@ def _wheelhouse_option(func: F) -> F:
     )(func)
 
 
-def _open(flag: Path | None) -> Wheelhouse:
+def _open(flag: Path | None, *, write: bool = False) -> Wheelhouse:
+    """The wheelhouse of this command, checked before any work: a directory (or one that can
+    be made), readable, and writable when the command writes."""
     from ..wheelhouse import Wheelhouse
+    from ..wheelhouse.place import check_wheelhouse
 
-    return Wheelhouse(settings_from(wheelhouse=flag).wheelhouse_dir)
+    root = settings_from(wheelhouse=flag).wheelhouse_dir
+    check_wheelhouse(root, write=write)
+    return Wheelhouse(root)
 
 
 def _entry_json(wh: Wheelhouse, entry: Entry) -> dict[str, Any]:
@@ -129,7 +134,7 @@ def add(
     Adding the same file again does nothing; a different file under a name the wheelhouse
     already holds is refused, because wheels are immutable.
     """
-    wh = _open(wheelhouse)
+    wh = _open(wheelhouse, write=True)
     results = []
     for wheel in wheels:
         result = wh.add(wheel, origin=origin or f"external {wheel.resolve()}")
@@ -225,7 +230,7 @@ def prune(
 
     if keep is None and not orphans:
         raise InputError("say what to prune", hint="give --keep N, --orphans, or both")
-    wh = _open(wheelhouse)
+    wh = _open(wheelhouse, write=not dry_run)
     result = run_prune(wh, keep=keep, projects=projects, orphans=orphans, dry_run=dry_run)
     if as_json:
         ui.print_json(
@@ -250,6 +255,54 @@ def prune(
         markup=False,
         soft_wrap=True,
     )
+
+
+@index.command(short_help="Remove the wheels of PROJECT==VERSION.")
+@click.argument("specs", nargs=-1, required=True, metavar="PROJECT==VERSION...")
+@click.option("--dry-run", is_flag=True, help="Say what would go; delete nothing.")
+@_wheelhouse_option
+@json_option
+def remove(specs: tuple[str, ...], dry_run: bool, wheelhouse: Path | None, as_json: bool) -> None:
+    """Remove every wheel of PROJECT==VERSION (all its variants and tags, or one variant with
+    PROJECT==VERSION+LABEL), files and index pages together under the wheelhouse lock."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    wh = _open(wheelhouse, write=not dry_run)
+    chosen: list[Entry] = []
+    for text in specs:
+        try:
+            req = Requirement(text)
+        except InvalidRequirement:
+            req = None
+        if req is None or [s.operator for s in req.specifier] != ["=="]:
+            raise InputError(
+                f"{text!r} is not PROJECT==VERSION",
+                hint="e.g. torchbuild index remove torch==2.6.0 (or torch==2.6.0+cu126)",
+            )
+        versions = req.specifier
+        found = [
+            e for e in wh.find(req.name) if versions.contains(e.name.version, prereleases=True)
+        ]
+        if not found:
+            raise InputError(
+                f"the wheelhouse {wh.root} has no wheel of {text}",
+                hint=f"see what it has: torchbuild index list {req.name}",
+            )
+        chosen += found
+    removed = chosen if dry_run else wh.remove(chosen)
+    if as_json:
+        ui.print_json(
+            {
+                "version": 1,
+                "wheelhouse": str(wh.root),
+                "dry_run": dry_run,
+                "removed": [_entry_json(wh, e) for e in removed],
+            }
+        )
+        return
+    verb = "would remove" if dry_run else "removed"
+    for entry in removed:
+        ui.print_whole(f"{verb} ", entry.filename)
 
 
 @index.command(short_help="Serve the wheelhouse read-only over HTTP.")
@@ -342,6 +395,7 @@ def config(
     """
     from ..fs import atomic_write
     from ..wheelhouse.config import PYPI_SIMPLE, client_config
+    from ..wheelhouse.place import check_destination
 
     wh = _open(wheelhouse)
     wh.require()
@@ -350,6 +404,8 @@ def config(
     extras = [] if no_pypi else list(extra or (PYPI_SIMPLE,))
     index_url = url or wh.simple.resolve().as_uri() + "/"
     out_dir = (out or wh.root / "config").resolve()
+    hint = "give --out DIR a writable directory"
+    check_destination(out_dir, "the client configuration", hint)
     result = client_config(
         {project: wh.find(project) for project in wh.projects()},
         index_url=index_url,
@@ -358,9 +414,15 @@ def config(
         constraint_path=constraint_path or str(out_dir / "constraints.txt"),
         source=str(wh.root.resolve()),
     )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name, text in result.files:
-        atomic_write(out_dir / name, text.encode("utf-8"), tmp_dir=out_dir, durable=False)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name, text in result.files:
+            atomic_write(out_dir / name, text.encode("utf-8"), tmp_dir=out_dir, durable=False)
+    except OSError as exc:  # checked above, but a disk can fill or a mount change meanwhile
+        raise WheelhouseError(
+            f"cannot write the client configuration to {out_dir}: {exc.strerror or exc}",
+            hint=hint,
+        ) from None
     if as_json:
         ui.print_json(
             {
@@ -597,7 +659,7 @@ def import_(
     from ..wheelhouse.transfer import ImportResult, plan_import
     from ..wheelhouse.transfer import import_ as run_import
 
-    wh = _open(wheelhouse)
+    wh = _open(wheelhouse, write=not dry_run)
     plan = plan_import(wh, source, projects)
     conflicts = bool(plan.with_status("conflict"))
     words = {

@@ -17,8 +17,14 @@ from ..resolve.matrix import parse_request
 from ..resolve.pipconfig import DEFAULT_INDEX_URL, PipConfig, read_pip_config
 from ..resolve.plan import make_plan, plan_json, source_summaries
 from ..resolve.tags import tag_set
-from ..resolve.variants import describe_need
-from ._common import json_option, settings_from, target_from, target_option
+from ..resolve.variants import check_cuda_option, describe_need
+from ._common import (
+    check_source_names,
+    json_option,
+    settings_from,
+    target_from,
+    target_option,
+)
 
 if TYPE_CHECKING:
     from ..resolve.matrix import Request
@@ -41,6 +47,8 @@ def index_options(func: F) -> F:
                 show_default=True,
                 metavar="auto|none|X.Y",
                 help="auto: CUDA if the target has an NVIDIA GPU; none: CPU only; X.Y: that CUDA.",
+                # Checked as the command line is read, before any detection or network.
+                callback=lambda _ctx, _param, value: check_cuda_option(value),
             ),
             click.option(
                 "--index-url",
@@ -131,9 +139,61 @@ def plan_for(
         installed=installed,
         user_sources=user_sources,
     )
+    if target.os != "linux":
+        result = _plan_elsewhere(result, requests, sources, client_for(settings, pip), cuda)
     for warning in result.warnings:
         ui.warn(warning)
     return result
+
+
+def _plan_elsewhere(
+    result: Plan, requests: list[Request], sources: list[Source], client: Any, cuda: str
+) -> Plan:
+    """macOS and Windows: torchbuild builds nothing there, so the plan is the newest set the
+    indexes have wheels for (what pip would install, found by the doctor), or an error that
+    names the way out."""
+    from dataclasses import replace
+
+    from ..doctor.diagnose import LINUX_ONLY, diagnose, foreign_way_out, where_words
+    from ..errors import ResolveError
+
+    builds = [d for d in result.decisions if d.action == "build"]
+    if not builds:
+        return result
+    target = result.target
+    names = [r.name for r in requests]
+    report = diagnose(target, packages=names, sources=sources, client=client, cuda=cuda)
+    pins = {o.name: o.version for o in report.outcomes if o.version is not None}
+    wanted = {r.name: r for r in requests}
+    fits = all(
+        d.name in pins and (d.name not in wanted or wanted[d.name].specifier.contains(pins[d.name]))
+        for d in builds
+    )
+    if fits:
+        pinned = [parse_request(f"{r.name}=={pins[r.name]}") for r in requests]
+        again = make_plan(
+            target,
+            pinned,
+            sources=sources,
+            client=client,
+            cuda=cuda,
+            ignore_matrix=False,
+            installed=result.installed,
+            user_sources={},
+        )
+        if not any(d.action == "build" for d in again.decisions):
+            dropped = ", ".join(f"{d.name} {d.version}" for d in builds)
+            got = ", ".join(f"{d.name} {d.version}" for d in again.decisions)
+            note = f"{where_words(target)} has no wheel for {dropped}; planned {got}, the newest "
+            note += f"with wheels there ({LINUX_ONLY})"
+            return replace(again, warnings=(*result.warnings, note))
+    first = builds[0]
+    finding = next((f for f in report.findings if f.severity == "error"), None)
+    raise ResolveError(
+        f"{first.name} {first.version} has no wheel for {where_words(target)}, and "
+        f"{LINUX_ONLY}" + (f": {finding.what}" if finding else ""),
+        hint=finding.fix if finding else foreign_way_out(target, []),
+    )
 
 
 def looked_in_table(rows: list[dict[str, Any]]) -> Table:
@@ -171,9 +231,10 @@ def _render(result: Plan) -> None:
         needed = " [dim](needed by the others)[/]" if d.role == "implied" else ""
         ui.console.print(f"[bold]{d.name}[/] {d.version}  [{colour}]{d.action}[/]{needed}")
         rows: list[tuple[str, str]] = []
+        # The file name on a line of its own, whole: a grid cell would split it.
         if d.wheel is not None:
-            where = escape(_where(d.wheel.index))
-            rows.append(("file", f"{escape(d.wheel.filename)} [dim]from[/] {where}"))
+            ui.print_whole("  [dim]file:[/]   ", d.wheel.filename)
+            rows.append(("from", escape(_where(d.wheel.index))))
         else:
             rows.append(("source", escape(d.source or "unknown")))
             rows.append(("recipe", escape(d.recipe or "unknown")))
@@ -227,6 +288,8 @@ def plan(
     look (pip's configuration), plus the local wheelhouse.
     """
     requests = [parse_request(p) for p in packages]
+    given = _user_sources(user_sources)
+    check_source_names(given, [r.name for r in requests])
     settings, target, pip, sources = where_pip_looks(
         target_spec, index_url, extra_index_url, find_links, offline
     )
@@ -238,7 +301,7 @@ def plan(
         sources=sources,
         cuda=cuda,
         ignore_matrix=ignore_matrix,
-        user_sources=_user_sources(user_sources),
+        user_sources=given,
     )
     for row in source_summaries(result):
         if row["status"] == "error":

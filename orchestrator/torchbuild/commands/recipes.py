@@ -19,7 +19,13 @@ from ..recipes.load import ENV_NAME, requirement_key
 from ..recipes.model import Condition, RecipeFile
 from ..recipes.render import JSON_VERSION, Rendered, render, to_json
 from ..sources.model import KINDS
-from ._common import json_option, settings_from, target_from, target_option
+from ._common import (
+    check_package_name,
+    json_option,
+    settings_from,
+    target_from,
+    target_option,
+)
 
 __all__ = ["recipes"]
 
@@ -187,6 +193,7 @@ def show(
     """Render PACKAGE's recipe for a target, with the layer and override behind every value."""
     cli_env = _parse_env(env_pairs)
     dirs = recipe_dirs_in_force(recipe_dirs)
+    check_package_name(package, package_names(dirs))
     files = layers_for(package, dirs)
     target = target_from(target_spec, settings_from())
     chosen = version if version is not None else str(_default_version(files))

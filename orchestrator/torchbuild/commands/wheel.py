@@ -17,15 +17,25 @@ from rich.table import Table
 from .. import detect, sources, ui
 from ..errors import InputError, TorchbuildError
 from ..pipeline.producer import Outcome, Producer, Wanted, WheelOptions
+from ..recipes.layers import package_names
 from ..resolve.matrix import PACKAGES, parse_request
 from ..resolve.plan import plan_json
 from ..resolve.variants import need_for
 from ..target import Libc, Target
 from ..venvs import find_installer, interpreter_facts
-from ._common import json_option, terminate_as_interrupt
+from ..wheelhouse.place import check_wheelhouse
+from ._common import (
+    check_package_name,
+    check_source_names,
+    json_option,
+    terminate_as_interrupt,
+)
 from .plan import index_options, plan_for, where_pip_looks
+from .recipes import recipe_dirs_in_force
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from ..resolve.indexes import Source
     from ..resolve.matrix import Request
     from ..resolve.plan import Plan
@@ -119,25 +129,24 @@ def _plan_table(jobs: Sequence[_Job], wanted: Sequence[Wanted]) -> Table:
             table.add_row(
                 *lead,
                 w.name,
-                w.version or "?",
+                w.version or _tree_version(w) or "?",
                 "[yellow]build[/]",
                 escape(f"from {w.source.location}"),
             )
     return table
 
 
-def _summary_table(rows: Sequence[tuple[str, Outcome]], many: bool) -> Table:
-    table = Table(title="wheelhouse", title_justify="left", box=None, pad_edge=False)
-    if many:
-        table.add_column("target", no_wrap=True)
-    table.add_column("package", no_wrap=True)
-    table.add_column("done", no_wrap=True)
-    table.add_column("wheel", overflow="fold")
-    table.add_column("detail")
+def _print_summary(out: Console, rows: Sequence[tuple[str, Outcome]], many: bool) -> None:
+    """What landed in the wheelhouse: per package a line, then its wheel file and where it came
+    from, each whole on its own line (a table column would split them in the middle)."""
+    out.print("[bold]wheelhouse[/]")
     for label, o in rows:
-        lead = [escape(label)] if many else []
-        table.add_row(*lead, o.project, o.action, escape(o.wheel or "-"), escape(o.detail))
-    return table
+        lead = f"{escape(label)}  " if many else ""
+        out.print(f"  {lead}[bold]{escape(o.project)}[/] {escape(o.version)}  {o.action}")
+        if o.wheel:
+            ui.print_whole("    ", o.wheel, out=out)
+        if o.detail:
+            ui.print_whole("    [dim]detail:[/] ", o.detail, out=out)
 
 
 class TargetsFailedError(TorchbuildError):
@@ -254,9 +263,11 @@ def wheel(
     """
     family, others = _split(packages)
     given = _user_sources(user_sources)
+    check_source_names(given, [r.name for r in family] + [name for name, _, _ in others])
     wanted = []
     for name, version, text in others:
         if name not in given:
+            check_package_name(name, [*PACKAGES, *package_names(recipe_dirs_in_force(recipe_dir))])
             raise InputError(
                 f"{text} has no recipe of its own and no source was given",
                 hint=f"give its source: --source {name}=/path/to/tree-or-sdist",
@@ -295,6 +306,11 @@ def wheel(
             jobs_.append(_Job(spec or "this machine", _no_target(), None, None, exc))
     out = ui.err_console if as_json else ui.console
     if dry_run:
+        # The checks a real run makes before its first download or compile, so a dry run that
+        # passes means the run will at least start (sysroot, compilers, CUDA toolkit).
+        jobs_ = [_preflight(job, wanted, given) for job in jobs_]
+        if not many and jobs_[0].error is not None:
+            raise jobs_[0].error
         if as_json:
             ui.print_json(
                 {
@@ -340,14 +356,14 @@ def wheel(
                 if not many:
                     rows.extend((job.label, o) for o in producer.outcomes)
                     if rows:
-                        out.print(_summary_table(rows, many))
+                        _print_summary(out, rows, many)
                     raise
                 ui.err_console.print(f"[red]error:[/] {escape(job.label)}: {escape(exc.message)}")
                 failures.append((job.label, exc))
             except KeyboardInterrupt:
                 rows.extend((job.label, o) for o in producer.outcomes)
                 if rows:
-                    out.print(_summary_table(rows, many))
+                    _print_summary(out, rows, many)
                 raise
             rows.extend((job.label, o) for o in producer.outcomes)
     wheelhouse_dir = next((j.options.wheelhouse for j in jobs_ if j.options), None)
@@ -361,13 +377,55 @@ def wheel(
             }
         )
     else:
-        out.print(_summary_table(rows, many))
+        _print_summary(out, rows, many)
         if wheelhouse_dir is not None:
             out.print(
                 f"\ninstall with: torchbuild index config  [dim](wheelhouse {wheelhouse_dir})[/]"
             )
     if failures:
         raise TargetsFailedError(failures, len(jobs_))
+
+
+def _tree_version(w: Wanted) -> str | None:
+    """The version a local source tree states (pyproject.toml or PKG-INFO), for the plan."""
+    from ..pipeline.producer import _version_from_tree
+
+    path = Path(w.source.location)
+    return _version_from_tree(path) if path.is_dir() else None
+
+
+def _preflight(
+    job: _Job, wanted: Sequence[Wanted], given: dict[str, sources.SourceRequest]
+) -> _Job:
+    if job.error is not None or job.options is None:
+        return job
+    producer = Producer(job.target, job.options, ui.err_console, user_sources=given)
+    try:
+        producer.preflight(job.plan, wanted)
+    except TorchbuildError as exc:
+        return dataclasses.replace(job, error=exc)
+    return job
+
+
+def _expected_bytes(plan: Plan | None) -> int:
+    """Room the wheelhouse needs for this plan: each prebuilt wheel's listed size, and for a
+    build the largest file its project has on the indexes asked (the best guess of how big the
+    wheel it builds will be)."""
+    if plan is None:
+        return 0
+    largest: dict[str, int] = {}
+    for listing in plan.listings:
+        for link in listing.files:
+            if link.size:
+                name = canonicalize_name(listing.project)
+                largest[name] = max(largest.get(name, 0), link.size)
+    total = 0
+    for d in plan.decisions:
+        if d.action == "prebuilt" and d.wheel is not None:
+            total += d.wheel.size or 0
+        elif d.action == "build":
+            total += largest.get(canonicalize_name(d.name), 0)
+    return total
 
 
 def _no_target() -> Target:
@@ -424,6 +482,9 @@ def _prepare(
             ignore_matrix=ignore_matrix,
             user_sources={k: v.location for k, v in given.items()},
         )
+    # Before any download or build: a wheelhouse that is read-only, under a file or on a full
+    # disk would otherwise be found after hours of compiling.
+    check_wheelhouse(settings.wheelhouse_dir, write=True, need_bytes=_expected_bytes(plan))
     # A preset or profile names no interpreter on this machine: its prebuilt wheels are still
     # fetched (dependencies resolved for its tags); its builds are cross-compiled against
     # --root, with --python (the target's minor version) running the build scripts here.

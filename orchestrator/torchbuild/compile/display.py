@@ -72,8 +72,10 @@ class BuildDisplay:
     def __enter__(self) -> BuildDisplay:
         self._started = self._clock()
         self._printed_at = self._started
+        self._console.print(f"[bold]building {escape(self._title)}[/]")
+        # The log path whole on its own line, to be copied (never split by rich, even in a pipe).
         self._console.print(
-            f"[bold]building {escape(self._title)}[/]  [dim]log: {escape(str(self._log_path))}[/]"
+            f"  [dim]log:[/] {escape(str(self._log_path))}", soft_wrap=True, overflow="ignore"
         )
         if self._live:
             self._progress = Progress(
@@ -85,7 +87,9 @@ class BuildDisplay:
                 TimeRemainingColumn(),
                 TextColumn("[dim]{task.fields[label]}[/]"),
                 console=self._console,
-                transient=False,
+                # The bar goes when the build ends (a frozen spinner would stay on screen);
+                # a plain line then says where it ended.
+                transient=True,
             )
             self._progress.start()
             self._task = self._progress.add_task(escape(self._title), total=None, label="")
@@ -100,6 +104,8 @@ class BuildDisplay:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+            if self._last is not None:
+                self._plain(self._last)
         elif self._last is not None and self._last != self._printed:
             self._plain(self._last)  # where it ended, unless that was the last line printed
 

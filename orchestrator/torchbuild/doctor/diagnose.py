@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 from packaging.version import InvalidVersion, Version
 
 from .. import resources
-from ..errors import InputError
 from ..resolve import matrix as matrix_mod
 from ..resolve import tags, variants
 from ..resolve.plan import (
@@ -396,9 +395,93 @@ def _driver_for(cuda: str | None) -> str | None:
     return str(table[cuda]) if cuda in table else None
 
 
+#: What torchbuild says wherever it would offer to build for a macOS or Windows target.
+LINUX_ONLY = "torchbuild builds on Linux only"
+
+
+def where_words(target: Target) -> str:
+    """A macOS or Windows target as a person names it: "macOS x86_64 (Intel)", "Windows with
+    a 32-bit Python"."""
+    if target.os == "macos":
+        chip = {"x86_64": "x86_64 (Intel)", "aarch64": "arm64 (Apple silicon)"}
+        return f"macOS {chip.get(target.arch, target.arch)}"
+    bits = {"x86_64": "a 64-bit Python", "i686": "a 32-bit Python", "aarch64": "an arm64 Python"}
+    return f"Windows with {bits.get(target.arch, target.arch + ' Python')}"
+
+
+def foreign_way_out(target: Target, pins: Sequence[str]) -> str:
+    """The way out on macOS or Windows, where torchbuild cannot build: an older release that
+    has wheels there (``pins``), another interpreter, or Linux."""
+    pinned = f"pin {', '.join(pins)} (the newest with wheels there)" if pins else ""
+    if target.os == "windows":
+        steps = [pinned] if pins else []
+        if target.arch != "x86_64":
+            steps.append('install a 64-bit Python (python.org\'s "Windows installer (64-bit)")')
+        steps.append("or use WSL2 (Linux), where PyPI's wheels and torchbuild both work")
+    else:
+        steps = [pinned] if pins else []
+        if target.arch == "x86_64":
+            steps.append("use an Apple silicon Mac")
+        steps.append("or use Linux (a VM, a container or another machine) for newer releases")
+    return "; ".join(s for s in steps if s) + f" ({LINUX_ONLY})"
+
+
+def _foreign_findings(judge: _Judge, packages: Sequence[str]) -> list[Finding]:
+    """macOS and Windows: which releases the indexes have wheels for there (read from the file
+    names' platform tags), and the way out. torchbuild builds nothing for them."""
+    target = judge.target
+    where = where_words(target)
+    missing: list[str] = []
+    behind: list[tuple[str, Version, Version]] = []
+    newest_platforms: set[str] = set()
+    for package in packages:
+        versions = judge.published(package)
+        if not versions:
+            continue
+        newest_platforms.update(
+            friendly_platform(t.platform)
+            for c in judge.candidates(package, versions[0])
+            for t in c.tags
+        )
+        fit = _newest_tag_fit(judge, package)
+        if fit is None:
+            missing.append(package)
+        elif fit != versions[0]:
+            behind.append((package, versions[0], fit))
+    names = ", ".join
+    pins = [f"{p}=={fit}" for p, _, fit in behind]
+    out = []
+    if missing:
+        out.append(
+            Finding(
+                "no-wheels-for-platform",
+                "error",
+                f"no release of {names(missing)} has wheels for {where}",
+                f"the newest releases have wheels only for: {names(sorted(newest_platforms))}",
+                foreign_way_out(target, pins),
+            )
+        )
+    if behind:
+        out.append(
+            Finding(
+                "platform-dropped",
+                "warning",
+                f"{where} gets no release newer than {names(f'{p} {fit}' for p, _, fit in behind)}",
+                names(f"{p} {newest}" for p, newest, _ in behind)
+                + f" have wheels only for: {names(sorted(newest_platforms))}; pip falls back to "
+                + names(f"{p} {fit}" for p, _, fit in behind),
+                foreign_way_out(target, pins),
+                names(f"{p} {fit}" for p, _, fit in behind),
+            )
+        )
+    return out
+
+
 def _platform_findings(judge: _Judge, packages: Sequence[str], pkgs: str) -> list[Finding]:
     """OS/arch/libc with no wheels at all, and a glibc older than the newest wheels need."""
     target = judge.target
+    if target.os != "linux":
+        return _foreign_findings(judge, packages)
     arch = target.arch
     no_arch: list[str] = []
     no_musl: list[str] = []
@@ -520,7 +603,9 @@ def _no_wheel_finding(
     reason = tag_reason(
         package, newest, judge.candidates(package, newest), judge.target, judge.tagset
     )
-    if newest_fit is not None:
+    if judge.target.os != "linux":
+        fix = foreign_way_out(judge.target, [f"{package}=={newest_fit}"] if newest_fit else [])
+    elif newest_fit is not None:
         fix = (
             f"install {package}=={newest_fit}, the newest release with a wheel that fits, or "
             f"build the newest with `torchbuild wheel {pkgs}`"
@@ -569,8 +654,6 @@ def diagnose(
             "install Python 3, or detect the profile again with the interpreter to use",
         )
         return Report(target, None, (finding,), ())
-    if target.os != "linux":
-        raise InputError(f"torchbuild diagnoses Linux targets; this one is {target.os}")
     tagset = tags.tag_set(target)
     need = variants.need_for(target, cuda)
     projects = list(dict.fromkeys(["torch", *packages]))

@@ -234,6 +234,7 @@ class Producer:
 
     def run(self, plan: Plan | None, wanted: Sequence[Wanted] = ()) -> list[Outcome]:
         """Produce every planned package, then the others; raise on the first failure."""
+        self.preflight(plan, wanted)
         if plan is not None:
             if plan.resolution.torch_role == "installed":
                 self._installed_torch = plan.installed
@@ -247,6 +248,16 @@ class Producer:
         if self.options.with_deps and self.produced and fresh:
             self._dependencies()
         return self.outcomes
+
+    def preflight(self, plan: Plan | None, wanted: Sequence[Wanted] = ()) -> None:
+        """Every check a build makes before its work (compilers, sysroot, CUDA toolkit), for
+        each build in the plan: run before anything is fetched, and by ``--dry-run``."""
+        builds = (
+            [f"{d.name} {d.version}" for d in plan.decisions if d.action == "build"] if plan else []
+        )
+        builds += [f"{w.name} {w.version}" if w.version else w.name for w in wanted]
+        for what in builds:
+            self._check_buildable(what)
 
     def _decision(self, d: Decision) -> Outcome:
         started = time.monotonic()

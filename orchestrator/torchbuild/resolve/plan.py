@@ -135,6 +135,12 @@ def file_version(filename: str) -> tuple[Version, frozenset[Tag] | None] | None:
 
 def _wheel_arch(wheel_tags: frozenset[Tag], target_arch: str) -> str:
     for t in wheel_tags:
+        # macOS and Windows wheels are builds of their own (variants.toml keys them by OS).
+        if t.platform.startswith("macosx_"):
+            return "macos"
+        if t.platform.startswith("win"):
+            return "windows"
+    for t in wheel_tags:
         if t.platform.endswith("_" + target_arch) or t.platform == f"linux_{target_arch}":
             return target_arch
     for t in wheel_tags:
@@ -260,6 +266,11 @@ def tag_reason(
         for t in c.tags
         if t.platform.endswith("_" + arch) and not t.platform.startswith("macosx")
     }
+    if target.os != "linux":
+        # A Mac's or a Windows Python's platform tags are whole (no glibc to compare).
+        same_arch = set()
+        chip = "arm64" if arch == "aarch64" else arch
+        arch = f"macOS {chip}" if target.os == "macos" else f"{target.os} ({tagset.best_platform})"
     if any(c.rank is None and any(t.platform == "any" for t in c.tags) for c in pool):
         pass  # pure wheels only fail on the interpreter
     elif not same_arch:

@@ -87,8 +87,30 @@ def _abi(target: Target) -> str:
     return f"cp{major}{minor}" + ("t" if target.python.free_threaded else "")
 
 
+#: The macOS release assumed when a profile does not say (``distro.version``): new enough that
+#: every macOS wheel on the indexes counts, as pip on a current Mac would see them.
+ASSUMED_MACOS = (15, 0)
+#: Windows platform tags by the interpreter's machine: a 32-bit Python is ``win32`` even on
+#: 64-bit Windows, which is why it finds no torch.
+_WINDOWS = {"x86_64": "win_amd64", "i686": "win32", "aarch64": "win_arm64"}
+
+
+def _macos_version(target: Target) -> tuple[int, int]:
+    version = target.distro.version if target.distro else None
+    if version:
+        match = re.match(r"^(\d+)(?:\.(\d+))?", version)
+        if match:
+            return int(match.group(1)), int(match.group(2) or 0)
+    return ASSUMED_MACOS
+
+
 def platform_tags(target: Target, *, linux_first: bool | None = None) -> list[str]:
     """Platform tags the target accepts, best first (what pip calls ``--platform``)."""
+    if target.os == "macos":
+        arch = "arm64" if target.arch == "aarch64" else target.arch
+        return list(ptags.mac_platforms(_macos_version(target), arch))
+    if target.os == "windows":
+        return [_WINDOWS[target.arch]] if target.arch in _WINDOWS else []
     if target.os != "linux":
         return []
     arch = target.arch

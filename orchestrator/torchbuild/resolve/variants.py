@@ -32,9 +32,11 @@ __all__ = [
     "Need",
     "Problem",
     "Variant",
+    "check_cuda_option",
     "describe_need",
     "explain",
     "installed_variant",
+    "known_cuda_versions",
     "load_facts",
     "need_for",
     "pairing_problem",
@@ -312,12 +314,44 @@ class Need:
         return "this Jetson" if self.jetson else "this machine"
 
 
+def known_cuda_versions() -> tuple[str, ...]:
+    """The CUDA releases torchbuild knows (recipes/cuda.toml), oldest first."""
+    table: Mapping[str, Any] = resources.table("cuda")["driver_minimum"]
+    return tuple(sorted(table, key=lambda v: tuple(int(p) for p in v.split("."))))
+
+
+def check_cuda_option(cuda: str | None) -> str:
+    """``--cuda`` normalised ("auto", "none" or a known "X.Y"), or InputError saying what fits.
+
+    Checked against the releases in recipes/cuda.toml: ``--cuda 99.9`` would otherwise plan a
+    ``+cu999`` build that no toolkit can produce.
+    """
+    mode = (cuda or "auto").strip().lower()
+    if mode == "cpu":
+        mode = "none"
+    if mode in ("auto", "none"):
+        return mode
+    known = known_cuda_versions()
+    if mode in known:
+        return mode
+    if re.fullmatch(r"\d+", mode):
+        series = [v for v in known if v.split(".")[0] == mode]
+        hint = (
+            f"give the minor version too: {', '.join(series)}"
+            if series
+            else f"known CUDA versions: {', '.join(known)}"
+        )
+        raise InputError(f"--cuda {cuda} names a CUDA major version only", hint=hint)
+    raise InputError(
+        f"--cuda must be auto, none or a known CUDA version X.Y, not {cuda!r}",
+        hint=f"known CUDA versions: {', '.join(known)} (recipes/cuda.toml)",
+    )
+
+
 def need_for(target: Target, cuda: str = "auto", facts: Facts | None = None) -> Need:
     """What ``--cuda auto|none|X.Y`` means on ``target``."""
     facts = facts or load_facts()
-    mode = (cuda or "auto").strip().lower()
-    if mode not in ("auto", "none", "cpu") and not re.match(r"^\d+\.\d+$", mode):
-        raise InputError(f"--cuda must be auto, none or X.Y (like 12.6), not {cuda!r}")
+    mode = check_cuda_option(cuda)
     l4t = target.jetson.l4t if target.jetson else None
     toolkit = target.cuda.toolkit if target.cuda else None
     capabilities: list[str] = []

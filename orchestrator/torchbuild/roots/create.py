@@ -136,6 +136,13 @@ def _debootstrap() -> str:
 
 def _check_dist(dist: str) -> None:
     scripts = Path(os.environ.get("DEBOOTSTRAP_DIR", "/usr/share/debootstrap")) / "scripts"
+    if not scripts.is_dir():
+        # No debootstrap here at all: say what to install, not that the name is unknown.
+        _debootstrap()
+        raise ToolchainError(
+            f"debootstrap's scripts are missing ({scripts})",
+            hint="reinstall it: apt-get install --reinstall debootstrap",
+        )
     if not re.match(r"^[a-z][a-z0-9-]*$", dist) or not (scripts / dist).exists():
         known = sorted(p.name for p in scripts.iterdir()) if scripts.is_dir() else []
         raise InputError(

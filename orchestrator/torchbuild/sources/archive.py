@@ -152,11 +152,12 @@ def _single_top(directory: Path) -> Path | None:
     return None
 
 
-def extract(archive: Path, dest: Path, *, strip: bool = True) -> None:
+def extract(archive: Path, dest: Path, *, strip: bool = True, shown: str | None = None) -> None:
     """Unpack ``archive`` into ``dest`` (which must not exist), all or nothing.
 
     With ``strip``, an archive whose members all sit in one top-level directory has that
-    directory's content put at ``dest``.
+    directory's content put at ``dest``. ``shown`` is how errors name the archive (the user's
+    path or URL, not torchbuild's cache copy).
     """
     if dest.exists() or dest.is_symlink():
         raise SourceError(f"{dest} already exists", hint="remove it or choose another directory")
@@ -170,9 +171,13 @@ def extract(archive: Path, dest: Path, *, strip: bool = True) -> None:
             else:
                 _unpack_tar(archive, tmp)
         except _BROKEN as exc:
+            # tarfile lists every method it tried, one per line; the error is one line.
+            reason = str(exc).strip().splitlines()[-1].lstrip("- ") if str(exc).strip() else ""
             raise SourceError(
-                f"{archive} is not a readable archive: {exc}",
-                hint="the file is damaged or truncated: get it again",
+                f"{shown or archive} is not a readable archive"
+                + (f" ({reason})" if reason else ""),
+                hint="give a .tar.gz, .tar.xz, .tar.bz2, .tar or .zip that is complete, or a "
+                "directory",
             ) from None
         top = _single_top(tmp) if strip else None
         if top is not None:

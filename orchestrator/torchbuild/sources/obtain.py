@@ -39,7 +39,7 @@ def fetch(
 def materialize(source: Source, dest: Path) -> None:
     """Write the pristine tree into ``dest`` (which must not exist), all or nothing."""
     if source.kind == "archive":
-        extract(source.path, dest, strip=True)
+        extract(source.path, dest, strip=True, shown=source.location)
     elif source.kind == "dsc":
         materialize_dsc(source, dest)
     elif source.kind == "git":

@@ -123,6 +123,11 @@ class Wheelhouse:
             names = [entry.name for entry in self.projects_dir.iterdir()]
         except FileNotFoundError:
             return []
+        except OSError as exc:  # under a regular file, unreadable
+            raise WheelhouseError(
+                f"cannot read the wheelhouse {self.root}: {exc.strerror or exc}",
+                hint="pass --wheelhouse DIR (or set TORCHBUILD_WHEELHOUSE) to a wheelhouse",
+            ) from None
         return sorted(n[: -len(".json")] for n in names if n.endswith(".json"))
 
     def read_entries(self, project: str) -> dict[str, Entry]:
@@ -132,6 +137,16 @@ class Wheelhouse:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return {}
+        except OSError as exc:
+            raise WheelhouseError(
+                f"cannot read the manifest {path}: {exc.strerror or exc}",
+                hint="fix its permissions, then run `torchbuild index verify`",
+            ) from None
+        except UnicodeDecodeError as exc:
+            raise WheelhouseError(
+                f"the manifest {path} is damaged: byte {exc.start} is not UTF-8",
+                hint="restore it from a backup, or move the project away and add its wheels again",
+            ) from None
         try:
             return load_manifest(text, project)
         except ValueError as exc:
@@ -168,6 +183,12 @@ class Wheelhouse:
             raise WheelhouseError(
                 f"the wheelhouse {self.root} stayed locked for {self.lock_timeout:.0f} s",
                 hint="another torchbuild is writing to it; wait for it to finish",
+            ) from None
+        except OSError as exc:  # the lock path is a directory, read-only, not ours
+            raise WheelhouseError(
+                f"cannot take the wheelhouse lock {self.lock_path}: {exc.strerror or exc}",
+                hint="it must be a plain file torchbuild can write; remove whatever is in its "
+                "place when no torchbuild is running",
             ) from None
         try:
             notes = self._recover_locked()
@@ -227,7 +248,10 @@ class Wheelhouse:
                 hint="free some space or fix the permissions, then add the wheel again",
             ) from None
         finally:
-            unlink_quiet(tmp)
+            # The clean-up must not replace the error being reported (a read-only wheelhouse
+            # refuses the unlink as it refused the copy).
+            with contextlib.suppress(OSError):
+                unlink_quiet(tmp)
 
     def _add_locked(
         self, info: WheelInfo, tmp: Path, digest: str, size: int, origin: str
@@ -243,7 +267,7 @@ class Wheelhouse:
                 f"{filename} is already in the wheelhouse with different contents "
                 f"(sha256 {existing.sha256[:16]}..., this file {digest[:16]}...)",
                 hint="wheels are immutable: give the new one another version or build tag, "
-                "or remove the old one first",
+                "or remove the old one first (`torchbuild index remove PROJECT==VERSION`)",
             )
         adopt = False
         if final.exists() or final.is_symlink():
