@@ -29,6 +29,7 @@ from typing import Any, Iterator
 import pytest
 from packaging.version import Version
 
+from torchbuild.doctor.diagnose import diagnose
 from torchbuild.resolve.indexes import IndexClient, Source
 from torchbuild.resolve.matrix import parse_request
 from torchbuild.resolve.plan import Plan, make_plan
@@ -89,15 +90,33 @@ def _layout(root: Path) -> dict[str, dict[str, Path]]:
             requires_dist=requires,
             seed="jetson",
         )
+    # and a newer release on "PyPI" only, so that plain `pip install torch` takes that one
+    newer = {
+        name: make_wheel(
+            wheels / "pypi",
+            name,
+            version,
+            tag="cp310-cp310-manylinux_2_28_aarch64",
+            requires_dist=deps if name == "torch" else ["torch==2.9.0"],
+            seed="pypi",
+        )
+        for name, version in (
+            ("torch", "2.9.0"),
+            ("torchvision", "0.24.0"),
+            ("torchaudio", "2.9.0"),
+        )
+    }
     fakedep = make_wheel(wheels / "pypi", "fakedep", "1.0")
     # "PyPI": /simple/<project>/ pages linking ../../packages/<file>
     packages = root / "site" / "packages"
     packages.mkdir(parents=True)
-    for project, wheel in [*made["pypi"].items(), ("fakedep", fakedep)]:
-        (packages / wheel.name).write_bytes(wheel.read_bytes())
+    for project in [*made["pypi"], "fakedep"]:
+        files = [made["pypi"][project], newer[project]] if project in newer else [fakedep]
+        for wheel in files:
+            (packages / wheel.name).write_bytes(wheel.read_bytes())
         page = root / "site" / "simple" / project / "index.html"
         page.parent.mkdir(parents=True)
-        page.write_bytes(_page([(f"../../packages/{wheel.name}", wheel)]))
+        page.write_bytes(_page([(f"../../packages/{w.name}", w) for w in files]))
     # devpi: /jp6/cu126/+simple/<project>/ linking ../../+f/<3 hex>/<13 hex>/<file>
     for project, wheel in made["jetson"].items():
         digest = _sha256(wheel)
@@ -186,11 +205,11 @@ def _run(args: list[str], env: dict[str, str], cwd: Path | None = None) -> str:
     return proc.stdout
 
 
-def _pip_chosen(args: list[str], tmp_path: Path) -> dict[str, str]:
+def _pip_chosen(args: list[str], tmp_path: Path, cwd: Path | None = None) -> dict[str, str]:
     """``pip install --dry-run --report`` for the aarch64 target: {project: file name}."""
     report = tmp_path / f"report-{len(list(tmp_path.iterdir()))}.json"
     cmd = [sys.executable, "-m", "pip", "install", "--isolated", "--dry-run", "--ignore-installed"]
-    _run([*cmd, "--report", str(report), *PIP_TARGET, *args], _env(tmp_path))
+    _run([*cmd, "--report", str(report), *PIP_TARGET, *args], _env(tmp_path), cwd)
     installs = json.loads(report.read_text())["install"]
     return {
         item["metadata"]["name"]: item["download_info"]["url"].rsplit("/", 1)[-1]
@@ -261,7 +280,12 @@ def test_pip_with_the_generated_pip_conf(planned, indexes, tmp_path):
 
 
 def test_pip_without_the_constraints_takes_pypis_files(planned, indexes, tmp_path):
-    """The control: the same indexes without the pins, and pip takes the server-Arm builds."""
+    """The control: the same indexes without the pins, and pip takes the server-Arm builds.
+
+    PIP_TARGET lists ``manylinux_2_28_aarch64`` before ``linux_aarch64``: the order in which
+    every pip before 26 ranks the tags of a real aarch64 machine (JetPack 6 ships pip 22), so
+    with equal versions the manylinux file wins.
+    """
     _, result, _ = planned
     pypi, jetson, made = indexes
     chosen = _pip_chosen(["--index-url", pypi, "--extra-index-url", jetson, *SET], tmp_path)
@@ -273,6 +297,29 @@ def test_pip_without_the_constraints_takes_pypis_files(planned, indexes, tmp_pat
     bare = [w for i, w in enumerate(bare) if w not in ("-c", words[at + 1])]
     chosen = _pip_chosen(bare, tmp_path)
     assert chosen["torch"] == made["pypi"]["torch"].name
+
+
+def test_doctors_way_out_installs_the_fitting_files(indexes, tmp_path):
+    """doctor finds pip's pick (PyPI's file) does not work on the Orin, and its "install
+    exactly" command, run as printed next to its constraints.txt, gets the Jetson files."""
+    if not _pip_has_no_require_hashes():
+        pytest.skip("pip before 26.2 has no --no-require-hashes")
+    pypi, jetson, made = indexes
+    report = diagnose(
+        load_target("jetson-orin-jp6"),
+        sources=[Source("index", pypi, "test"), Source("index", jetson, "test")],
+        client=IndexClient(timeout=10.0),
+    )
+    assert not report.ok  # pip takes PyPI's 2.9.0, a build of unknown variant for a Jetson
+    assert {str(o.version) for o in report.outcomes} == {"2.9.0", "0.24.0"}
+    assert report.install is not None
+    assert [str(r.version) for r in report.install.routes] == ["2.8.0", "0.23.0", "2.8.0"]
+    assert report.install is not None
+    (tmp_path / "constraints.txt").write_text(dict(report.install.files)["constraints.txt"])
+    words = shlex.split(dict(report.install.commands)["pip"])
+    (tmp_path / "reports").mkdir()
+    chosen = _pip_chosen(words[2:], tmp_path / "reports", cwd=tmp_path)
+    assert {p: chosen[p] for p in made["jetson"]} == {p: w.name for p, w in made["jetson"].items()}
 
 
 def _uv_hashes(project_dir: Path, tmp_path: Path) -> dict[str, list[str]]:
