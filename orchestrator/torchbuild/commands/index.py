@@ -301,7 +301,8 @@ def serve(host: str, port: int, wheelhouse: Path | None) -> None:
     "extra",
     multiple=True,
     metavar="URL",
-    help="Index for every other package, in order (default: PyPI).",
+    help="Index for every other package, in order (default: PyPI); with --for, the plan "
+    "looks in it too (a PyTorch or Jetson index).",
 )
 @click.option("--no-pypi", is_flag=True, help="No index besides the wheelhouse.")
 @click.option(
