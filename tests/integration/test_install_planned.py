@@ -41,6 +41,7 @@ pytestmark = pytest.mark.integration
 
 UV = Path(sys.executable).with_name("uv")
 SET = ("torch==2.8.0", "torchvision==0.23.0", "torchaudio==2.8.0")
+SET_NAMES = ("torch", "torchvision", "torchaudio")
 PIP_TARGET = [
     "--platform",
     "manylinux_2_28_aarch64",
@@ -168,8 +169,10 @@ def planned(indexes, tmp_path_factory) -> tuple[Plan, InstallConfig, Path]:
         dependency_indexes=[pypi],
         constraint_path=str(out / "constraints.txt"),
         source="the test",
+        files_dir=str(out),
     )
     for name, text in result.files:
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
         (out / name).write_text(text)
     return plan, result, out
 
@@ -320,6 +323,32 @@ def test_doctors_way_out_installs_the_fitting_files(indexes, tmp_path):
     (tmp_path / "reports").mkdir()
     chosen = _pip_chosen(words[2:], tmp_path / "reports", cwd=tmp_path)
     assert {p: chosen[p] for p in made["jetson"]} == {p: w.name for p, w in made["jetson"].items()}
+
+
+def _uv_pip_install(args: list[str], tmp_path: Path) -> dict[str, str]:
+    """``uv pip install --target`` for the aarch64 target; {module: SEED of the installed file}."""
+    target = tmp_path / f"target-{len(list(tmp_path.glob('target-*')))}"
+    platform = ["--python-platform", "aarch64-unknown-linux-gnu", "--python-version", "3.10"]
+    _run([str(UV), "pip", "install", "--target", str(target), *platform, *args], _env(tmp_path))
+    seeds = {}
+    for module in ("torch", "torchvision", "torchaudio"):
+        text = (target / module / "__init__.py").read_text()
+        seeds[module] = re.search(r'SEED = "(\w*)"', text).group(1)  # type: ignore[union-attr]
+    return seeds
+
+
+@pytest.mark.skipif(not UV.exists(), reason="uv is not installed next to this Python")
+def test_uv_pip_with_the_routing_installs_the_planned_files(planned, indexes, tmp_path):
+    """`uv pip install -r .../uv/pyproject.toml`, run from elsewhere, installs (into --target)
+    the Jetson files; the same indexes without the routing give PyPI's."""
+    _, result, _ = planned
+    pypi, jetson, _ = indexes
+    words = shlex.split(dict(result.commands)["uv pip"])
+    assert words[:3] == ["uv", "pip", "install"]
+    assert _uv_pip_install(words[3:], tmp_path) == dict.fromkeys(SET_NAMES, "jetson")
+    # uv asks --index before --default-index and takes a package from the first that has it
+    bare = ["--default-index", jetson, "--index", pypi, *SET]
+    assert _uv_pip_install(bare, tmp_path) == dict.fromkeys(SET_NAMES, "pypi")
 
 
 def _uv_hashes(project_dir: Path, tmp_path: Path) -> dict[str, list[str]]:

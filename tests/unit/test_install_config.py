@@ -105,6 +105,16 @@ def test_uv_routing_names_each_index_and_keeps_the_default_for_the_rest():
         "torch": {"index": "jp6-cu126"},
         "torchvision": {"index": "torchbuild"},
     }
+    # `uv pip install -r uv/pyproject.toml`: the same routing in a stand-alone project
+    standalone = tomllib.loads(dict(result.files)["uv/pyproject.toml"])
+    assert standalone["project"]["dependencies"] == [
+        "torch==2.8.0",
+        "torchvision==0.23.0+cu126.sm87",
+    ]
+    assert standalone["tool"]["uv"] == data
+    assert dict(result.commands)["uv pip"] == (
+        f"uv pip install -r ./uv/pyproject.toml --default-index {PYPI}"
+    )
     # the cached file's exact version comes from its name: the local label counts for pip
     assert result.routes[1].constraint == "torchvision==0.23.0+cu126.sm87 --hash=sha256:" + "c" * 64
     assert result.index_url == JP6

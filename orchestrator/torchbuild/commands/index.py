@@ -489,10 +489,12 @@ def _config_for_plan(
         dependency_indexes=list(dict.fromkeys(dependency)),
         constraint_path=constraint_path or str(out_dir / "constraints.txt"),
         source=f"{' '.join(words)} on {target.origin}",
+        files_dir=str(out_dir),
     )
-    out_dir.mkdir(parents=True, exist_ok=True)
     for name, text in result.files:
-        atomic_write(out_dir / name, text.encode("utf-8"), tmp_dir=out_dir, durable=False)
+        path = out_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, text.encode("utf-8"), tmp_dir=path.parent, durable=False)
     if as_json:
         ui.print_json(
             {

@@ -396,12 +396,14 @@ def install_config(
     dependency_indexes: Sequence[str],
     constraint_path: str,
     source: str,
+    files_dir: str = ".",
 ) -> InstallConfig:
     """pip and uv settings that install the files ``decisions`` (a plan's) chose, and no others.
 
     ``wheelhouse_url`` is how clients reach the local wheelhouse (cached and built packages come
     from there); ``dependency_indexes`` serve everything else (numpy, sympy, the nvidia-*
-    wheels), in order; ``source`` names the plan in the generated comments.
+    wheels), in order; ``source`` names the plan in the generated comments; ``files_dir`` is
+    where the files will be, for the commands that name them.
     """
     routes, notes = _routes(decisions, wheelhouse_url)
     if not routes:
@@ -434,18 +436,27 @@ def install_config(
         + " "
         + wanted
     )
+    # uv has no per-package index on its command line, and a hash in a constraint does not
+    # steer its choice (it only checks the download), so `uv pip` also goes by the routing:
+    # -r of a pyproject.toml applies that file's [tool.uv.sources] and explicit indexes.
+    deps_args = [f"--default-index {dependency_indexes[0]}"] if dependency_indexes else []
+    deps_args += [f"--index {u}" for u in dependency_indexes[1:]]
+    uv_pip = " ".join(
+        ["uv pip install -r", f"{files_dir.rstrip('/')}/uv/pyproject.toml", *deps_args]
+    )
     uv_cmd = f"uv add {wanted}  # in a uv project, after adding pyproject-uv.toml to it"
     files_out = [
         ("constraints.txt", _hashed_constraints(header, routes)),
         ("pip.conf", _plan_pip_conf(header, index_url, extras, flat, constraint_path)),
         ("pyproject-uv.toml", _routed_uv_project(header, routes, dependency_indexes)),
+        ("uv/pyproject.toml", _uv_requirements_project(header, routes, dependency_indexes)),
     ]
     return InstallConfig(
         tuple(routes),
         index_url,
         extras,
         flat,
-        (("pip", pip_cmd), ("uv", uv_cmd)),
+        (("pip", pip_cmd), ("uv pip", uv_pip), ("uv", uv_cmd)),
         tuple(files_out),
         tuple(notes),
     )
@@ -483,6 +494,25 @@ def _plan_pip_conf(
         lines.append("trusted-host = " + "\n    ".join(trusted))
     lines += [f"constraint = {constraint_path}", "no-require-hashes = true"]
     return "\n".join(lines) + "\n"
+
+
+def _uv_requirements_project(
+    header: str, routes: Sequence[Route], dependency_indexes: Sequence[str]
+) -> str:
+    """A stand-alone pyproject.toml for `uv pip install -r`: the pins and the routing."""
+    pins = ", ".join(_toml_str(f"{r.project}=={r.version}") for r in routes)
+    body = _routed_uv_project(header, routes, dependency_indexes).split("\n", 1)[1]
+    lines = [
+        header.rstrip("\n"),
+        "# Use: uv pip install -r THIS_FILE --default-index INDEX (uv takes the sources and the",
+        "# explicit indexes from this file; the default index from the command line).",
+        "[project]",
+        'name = "torchbuild-planned-set"',
+        'version = "0"',
+        f"dependencies = [{pins}]",
+        "",
+    ]
+    return "\n".join(lines) + body
 
 
 def _routed_uv_project(
