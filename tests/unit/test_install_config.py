@@ -154,6 +154,19 @@ def test_find_links_source_is_a_flat_index_and_build_is_pinned_by_planned_label(
     } in uv["index"]
 
 
+def test_a_variant_wheel_is_routed_with_a_note_that_plain_pip_skips_it():
+    result = render(
+        prebuilt(
+            "torch",
+            "2.8.0",
+            "torch-2.8.0-cp311-cp311-manylinux_2_28_x86_64-cu128.whl",
+            "https://variants.example/simple",
+        )
+    )
+    assert result.routes[0].constraint.startswith("torch==2.8.0 --hash=sha256:")
+    assert any("variant wheel (label cu128)" in note for note in result.notes)
+
+
 def test_index_names_are_unique_and_valid():
     result = render(
         prebuilt("torch", "2.8.0", "torch-2.8.0-cp310-cp310-linux_aarch64.whl", JP6),

@@ -728,6 +728,8 @@ def _install_exactly(
         )
         for name, version, c in chosen
     ]
+    # A "cached" file comes from the wheelhouse source; with none configured (only callers
+    # that pass their own sources), nothing is routed to the placeholder.
     wheelhouse = next((s.location for s in sources if s.kind == "wheelhouse"), None)
     wheelhouse_url = (
         Path(wheelhouse).expanduser().resolve().joinpath("simple").as_uri() + "/"

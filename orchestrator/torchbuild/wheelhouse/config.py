@@ -29,6 +29,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from ..errors import InputError
+from ..resolve.wheelvariants import VariantsError, label_of, parse_variant_wheel
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -368,6 +369,13 @@ def _routes(decisions: Sequence[Decision], wheelhouse_url: str) -> tuple[list[Ro
         if url not in names:
             names[url] = _index_name(url, taken)
         version = _file_version(wheel.filename) or d.version
+        label = label_of(wheel.filename)
+        if label is not None:
+            notes.append(
+                f"{wheel.filename} is a variant wheel (label {label}): pip, and uv without "
+                "variant support, skip such file names, so they cannot install it from "
+                f"{url}; a variant-aware installer can"
+            )
         if wheel.sha256 is None:
             notes.append(
                 f"{wheel.filename} has no sha256 on {url}: pinned by version only, so pip may "
@@ -381,11 +389,9 @@ def _routes(decisions: Sequence[Decision], wheelhouse_url: str) -> tuple[list[Ro
 
 def _file_version(filename: str) -> Version | None:
     """The exact version a wheel file carries, local label included (``2.6.0+cu126``)."""
-    from packaging.utils import InvalidWheelFilename, parse_wheel_filename
-
     try:
-        return parse_wheel_filename(filename)[1]
-    except InvalidWheelFilename:
+        return parse_variant_wheel(filename).version
+    except VariantsError:
         return None
 
 
