@@ -127,8 +127,15 @@ def test_thor_driver_and_the_newest_release_that_fits(pypi: IndexClient) -> None
         "supports CUDA 13.0"
     )
     assert torch.newest_fitting == "2.14.1"
-    assert "install torch==2.14.1" in torch.fix
+    assert "install torch 2.14.1, the newest release that fits, by its file" in torch.fix
     assert {o.name: o.works for o in report.outcomes}["torchaudio"] is True
+    # the way out pins the fitting files, not just their versions
+    assert report.install is not None
+    routes = {r.project: r for r in report.install.routes}
+    assert routes["torch"].version == Version("2.14.1")
+    assert routes["torch"].filename == "torch-2.14.1-cp312-cp312-manylinux_2_28_aarch64.whl"
+    assert routes["torch"].constraint.startswith("torch==2.14.1 --hash=sha256:")
+    assert "-c constraints.txt" in dict(report.install.commands)["pip"]
 
 
 def test_cpu_only_wheels_on_jetpack5(pypi: IndexClient) -> None:
@@ -205,6 +212,14 @@ def test_json(pypi: IndexClient) -> None:
         "torch-2.15.0-cp312-cp312-manylinux_2_28_aarch64.whl"
     )
     assert data["findings"][0]["newest_fitting"] == "2.14.1"
+    install = data["install"]
+    assert [r["project"] for r in install["routes"]] == list(PROJECTS)
+    assert all(r["constraint"].count("--hash=sha256:") == 1 for r in install["routes"])
+    assert install["commands"]["pip"].startswith("pip install --no-require-hashes -c ")
+    assert "[tool.uv.sources]" in install["files"]["pyproject-uv.toml"]
+    fine = report_json(run(profile(), pypi))
+    assert fine["ok"] is True
+    assert fine["install"] is None  # pip install already works: nothing to pin
 
 
 # -- the command line (offline, from a warmed cache) ---------------------------------------------

@@ -56,12 +56,39 @@ def _render(report: Report) -> None:
         if f.newest_fitting:
             rows.append(("newest release that fits", escape(f.newest_fitting)))
         ui.console.print(ui.labelled(rows))
+    if report.install is not None:
+        _render_install(report)
     verdict = (
         "[green]pip install gives a working set[/]"
         if report.ok
         else "[red]pip install does not give a working set here[/]"
     )
     ui.console.print(f"\n{verdict}")
+
+
+def _render_install(report: Report) -> None:
+    """The newest set that fits, pinned to its files: what to run instead of `pip install`."""
+    install = report.install
+    assert install is not None
+    wanted = " ".join(f"{r.project}=={r.version}" for r in install.routes)
+    ui.console.print("\n[bold]install exactly[/] the newest set that fits:")
+    rows = [
+        (r.project, f"{escape(r.filename or '?')} [dim]from[/] {escape(r.index_url)}")
+        for r in install.routes
+    ]
+    constraints = "\n".join(r.constraint for r in install.routes)
+    rows.append(("constraints.txt", escape(constraints)))
+    rows.append(("pip", escape(dict(install.commands)["pip"])))
+    rows.append(
+        (
+            "files",
+            escape(
+                f"`torchbuild index config --for '{wanted}'` writes constraints.txt, pip.conf "
+                "and the uv routing (pyproject-uv.toml) for this set"
+            ),
+        )
+    )
+    ui.console.print(ui.labelled(rows))
 
 
 @click.command()

@@ -9,7 +9,7 @@ import click
 
 from .. import ui
 from ..errors import EXIT_FINDINGS, InputError, WheelhouseError
-from ._common import json_option, settings_from, terminate_as_interrupt
+from ._common import json_option, settings_from, target_option, terminate_as_interrupt
 
 if TYPE_CHECKING:
     from ..wheelhouse import Entry, Wheelhouse
@@ -354,7 +354,8 @@ def serve(host: str, port: int, wheelhouse: Path | None) -> None:
     "extra",
     multiple=True,
     metavar="URL",
-    help="Index for every other package, in order (default: PyPI).",
+    help="Index for every other package, in order (default: PyPI); with --for, the plan "
+    "looks in it too (a PyTorch or Jetson index).",
 )
 @click.option("--no-pypi", is_flag=True, help="No index besides the wheelhouse.")
 @click.option(
@@ -377,6 +378,22 @@ def serve(host: str, port: int, wheelhouse: Path | None) -> None:
     help="Where pip.conf says constraints.txt is, on the machines that use it "
     "(default: the written file).",
 )
+@click.option(
+    "--for",
+    "for_specs",
+    multiple=True,
+    metavar="PKG[SPEC]...",
+    help="Plan these packages (as `torchbuild plan` does; space-separated or repeated) and "
+    "write the settings that install exactly the planned files, from any index.",
+)
+@target_option
+@click.option(
+    "--cuda",
+    default="auto",
+    show_default=True,
+    metavar="auto|none|X.Y",
+    help="With --for: the variant to plan for, as `torchbuild plan --cuda`.",
+)
 @_wheelhouse_option
 @json_option
 def config(
@@ -386,21 +403,47 @@ def config(
     projects: tuple[str, ...],
     out: Path | None,
     constraint_path: str | None,
+    for_specs: tuple[str, ...],
+    target_spec: str | None,
+    cuda: str,
     wheelhouse: Path | None,
     as_json: bool,
 ) -> None:
     """Write and print pip.conf, uv.toml and a constraints file that install from here.
 
     The torch packages then come from the wheelhouse even with PyPI configured as another index.
+    With --for, the packages are planned first and the files route each one to the index that
+    holds its planned file (the wheelhouse, PyTorch's or a Jetson index), pinned by hash.
     """
     from ..fs import atomic_write
     from ..wheelhouse.config import PYPI_SIMPLE, client_config
     from ..wheelhouse.place import check_destination
 
+    if no_pypi and extra and not for_specs:
+        raise InputError("--no-pypi and --extra-index-url contradict each other")
+    if for_specs:
+        if projects:
+            raise InputError(
+                "--project and --for both choose what to pin",
+                hint="use --for to plan, or --project to pin what the wheelhouse holds",
+            )
+        _config_for_plan(
+            for_specs,
+            target_spec,
+            cuda,
+            url,
+            extra,
+            no_pypi,
+            out,
+            constraint_path,
+            wheelhouse,
+            as_json,
+        )
+        return
+    if target_spec is not None:
+        raise InputError("--target only applies with --for", hint="add --for 'torch ...'")
     wh = _open(wheelhouse)
     wh.require()
-    if no_pypi and extra:
-        raise InputError("--no-pypi and --extra-index-url contradict each other")
     extras = [] if no_pypi else list(extra or (PYPI_SIMPLE,))
     index_url = url or wh.simple.resolve().as_uri() + "/"
     out_dir = (out or wh.root / "config").resolve()
@@ -447,6 +490,93 @@ def config(
         return
     for name, text in result.files:
         ui.console.out(f"# ==> {out_dir / name} <==\n{text}", highlight=False)
+    for note in result.notes:
+        ui.warn(note)
+
+
+def _config_for_plan(
+    specs: tuple[str, ...],
+    target_spec: str | None,
+    cuda: str,
+    url: str | None,
+    extra: tuple[str, ...],
+    no_pypi: bool,
+    out: Path | None,
+    constraint_path: str | None,
+    wheelhouse: Path | None,
+    as_json: bool,
+) -> None:
+    """``index config --for``: plan, then route each package to the index of its planned file."""
+    from ..fs import atomic_write
+    from ..resolve.matrix import parse_request
+    from ..resolve.pipconfig import DEFAULT_INDEX_URL
+    from ..wheelhouse import Wheelhouse
+    from ..wheelhouse.config import install_config
+    from .plan import plan_for, where_pip_looks
+
+    words = [word for spec in specs for word in spec.replace(",", " ").split()]
+    requests = [parse_request(word) for word in words]
+    if not requests:
+        raise InputError("--for names no package", hint="e.g. --for 'torch torchvision'")
+    settings, target, pip, sources = where_pip_looks(target_spec, None, extra, (), offline=False)
+    if wheelhouse is not None:  # the plan must look in that wheelhouse for cached wheels
+        from ..resolve.indexes import configured_sources
+
+        settings = settings_from(wheelhouse=wheelhouse, extra_index_url=extra)
+        sources = configured_sources(settings, pip)
+    wh = Wheelhouse(settings.wheelhouse_dir)
+    plan = plan_for(
+        target,
+        requests,
+        settings=settings,
+        pip=pip,
+        sources=sources,
+        cuda=cuda,
+        ignore_matrix=False,
+        user_sources={},
+    )
+    wheelhouse_url = url or wh.simple.resolve().as_uri() + "/"
+    routed = {d.wheel.index for d in plan.decisions if d.wheel is not None}
+    dependency = [
+        s.location.rstrip("/") + "/" if s.location.rstrip("/") == DEFAULT_INDEX_URL else s.location
+        for s in plan.sources
+        if s.kind == "index" and s.location not in routed
+    ]
+    if no_pypi:
+        dependency = [u for u in dependency if u.rstrip("/") != DEFAULT_INDEX_URL]
+    out_dir = (out or wh.root / "config").resolve()
+    result = install_config(
+        plan.decisions,
+        wheelhouse_url=wheelhouse_url,
+        dependency_indexes=list(dict.fromkeys(dependency)),
+        constraint_path=constraint_path or str(out_dir / "constraints.txt"),
+        source=f"{' '.join(words)} on {target.origin}",
+        files_dir=str(out_dir),
+    )
+    for name, text in result.files:
+        path = out_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, text.encode("utf-8"), tmp_dir=path.parent, durable=False)
+    if as_json:
+        ui.print_json(
+            {
+                "version": 1,
+                "target": target.origin,
+                "index_url": result.index_url,
+                "extra_index_urls": list(result.extra_index_urls),
+                "find_links": list(result.find_links),
+                "routes": [r.to_json() for r in result.routes],
+                "commands": dict(result.commands),
+                "dir": str(out_dir),
+                "files": {name: str(out_dir / name) for name, _ in result.files},
+                "notes": list(result.notes),
+            }
+        )
+        return
+    for name, text in result.files:
+        ui.console.out(f"# ==> {out_dir / name} <==\n{text}", highlight=False)
+    for tool, command in result.commands:
+        ui.console.out(f"# {tool}:\n{command}\n", highlight=False)
     for note in result.notes:
         ui.warn(note)
 

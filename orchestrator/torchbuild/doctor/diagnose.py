@@ -12,15 +12,18 @@ out, and the newest release that does have a fitting wheel when there is one.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from packaging.version import InvalidVersion, Version
 
 from .. import resources
 from ..resolve import matrix as matrix_mod
-from ..resolve import tags, variants
+from ..resolve import tags, variants, wheelvariants
+from ..resolve.pipconfig import DEFAULT_INDEX_URL
 from ..resolve.plan import (
     Candidate,
+    Decision,
     available_versions,
     evaluate,
     file_version,
@@ -36,6 +39,7 @@ if TYPE_CHECKING:
     from ..resolve.indexes import FileLink, IndexClient, Listing, Source
     from ..resolve.pipconfig import PipConfig
     from ..target import Target
+    from ..wheelhouse.config import InstallConfig
 
 __all__ = ["Finding", "Outcome", "Report", "diagnose", "report_json"]
 
@@ -92,6 +96,9 @@ class Report:
     findings: tuple[Finding, ...]
     outcomes: tuple[Outcome, ...]
     listings: tuple[Listing, ...] = field(default=())
+    #: How to install the newest set that fits, file by file (pinned by hash, routed per
+    #: package): None when pip install already works or nothing fits.
+    install: InstallConfig | None = None
 
     @property
     def ok(self) -> bool:
@@ -106,6 +113,16 @@ def report_json(report: Report) -> dict[str, Any]:
         "need": None if report.need is None else variants.describe_need(report.need),
         "pip_would_install": [o.to_json() for o in report.outcomes],
         "findings": [f.to_json() for f in report.findings],
+        "install": None if report.install is None else _install_json(report.install),
+    }
+
+
+def _install_json(config: InstallConfig) -> dict[str, Any]:
+    return {
+        "routes": [r.to_json() for r in config.routes],
+        "commands": dict(config.commands),
+        "files": dict(config.files),
+        "notes": list(config.notes),
     }
 
 
@@ -122,8 +139,10 @@ class _Judge:
         tagset: tags.TagSet,
         need: variants.Need,
         matrix: matrix_mod.Matrix,
+        book: wheelvariants.Book | None = None,
     ) -> None:
         self.listings = listings
+        self.book = book
         self.target = target
         self.tagset = tagset
         self.need = need
@@ -154,6 +173,7 @@ class _Judge:
                 self.tagset,
                 self.need,
                 torch_for=torch_for,
+                book=self.book,
             )
         return self._memo[key]
 
@@ -370,7 +390,12 @@ def _fix(
     build = f"build with `torchbuild wheel {pkgs}`" + (
         f" (+{label} for this target)" if label else ""
     )
-    older = f"install {package}=={newest}, the newest release that fits, or " if newest else ""
+    older = (
+        f"install {package} {newest}, the newest release that fits, by its file (`install "
+        "exactly` below: a bare version pin may get another index's file again), or "
+        if newest
+        else ""
+    )
     if code == "cpu-only":
         return f"{build}, or accept a CPU-only torch with `--cuda none`"
     if code == "platform":
@@ -607,8 +632,8 @@ def _no_wheel_finding(
         fix = foreign_way_out(judge.target, [f"{package}=={newest_fit}"] if newest_fit else [])
     elif newest_fit is not None:
         fix = (
-            f"install {package}=={newest_fit}, the newest release with a wheel that fits, or "
-            f"build the newest with `torchbuild wheel {pkgs}`"
+            f"install {package} {newest_fit}, the newest release with a wheel that fits, by its "
+            f"file (`install exactly` below), or build the newest with `torchbuild wheel {pkgs}`"
         )
     else:
         fix = f"build it with `torchbuild wheel {pkgs}`"
@@ -658,7 +683,7 @@ def diagnose(
     need = variants.need_for(target, cuda)
     projects = list(dict.fromkeys(["torch", *packages]))
     listings = tuple(client.listings(sources, projects).values())
-    judge = _Judge(listings, target, tagset, need, matrix)
+    judge = _Judge(listings, target, tagset, need, matrix, wheelvariants.book_for(listings, client))
     pkgs = " ".join(packages)
     findings: list[Finding] = []
     findings.extend(_python_findings(target, matrix))
@@ -749,7 +774,64 @@ def diagnose(
 
     findings.extend(_index_findings(listings, pip))
     findings.extend(_installed_findings(installed, runtime, need))
-    return Report(target, need, tuple(findings), tuple(outcomes), listings)
+    install = None
+    if any(not o.works for o in outcomes) and newest_torch is not None:
+        install = _install_exactly(judge, packages, newest_torch, sources)
+    return Report(target, need, tuple(findings), tuple(outcomes), listings, install)
+
+
+def _install_exactly(
+    judge: _Judge,
+    packages: Sequence[str],
+    torch: tuple[Version, Candidate],
+    sources: Sequence[Source],
+) -> InstallConfig | None:
+    """pip and uv settings for the newest set that fits, every package pinned to its file.
+
+    A version alone is not enough: with a Jetson index added next to PyPI, ``pip install
+    torch==2.8.0`` takes PyPI's server-Arm file of that version (pip ranks its manylinux tag
+    higher), which is exactly what the doctor just found not to work.
+    """
+    from ..wheelhouse.config import install_config
+
+    chosen: list[tuple[str, Version, Candidate]] = []
+    for package in packages:
+        fit = torch if package == "torch" else _newest_fitting(judge, package, torch[1])
+        if fit is None:
+            return None  # part of the set has no fitting wheel: building is the way out
+        chosen.append((package, fit[0], fit[1]))
+    decisions = [
+        Decision(
+            name,
+            version,
+            "cached" if c.source.kind == "wheelhouse" else "prebuilt",
+            "fits",
+            c.choice(),
+            c.variant,
+        )
+        for name, version, c in chosen
+    ]
+    # A "cached" file comes from the wheelhouse source; with none configured (only callers
+    # that pass their own sources), nothing is routed to the placeholder.
+    wheelhouse = next((s.location for s in sources if s.kind == "wheelhouse"), None)
+    wheelhouse_url = (
+        Path(wheelhouse).expanduser().resolve().joinpath("simple").as_uri() + "/"
+        if wheelhouse
+        else "file:///nonexistent/"
+    )
+    routed = {c.source.location for _, _, c in chosen}
+    dependency = [
+        s.location.rstrip("/") + "/" if s.location.rstrip("/") == DEFAULT_INDEX_URL else s.location
+        for s in sources
+        if s.kind == "index" and s.location not in routed
+    ]
+    return install_config(
+        decisions,
+        wheelhouse_url=wheelhouse_url,
+        dependency_indexes=list(dict.fromkeys(dependency)),
+        constraint_path="constraints.txt",
+        source=f"torchbuild doctor on {judge.target.origin}",
+    )
 
 
 # -- the torch already installed -------------------------------------------------------------------

@@ -20,13 +20,12 @@ from packaging.utils import (
     InvalidSdistFilename,
     InvalidWheelFilename,
     parse_sdist_filename,
-    parse_wheel_filename,
 )
 from packaging.version import InvalidVersion, Version
 
 from ..target import to_json
 from . import matrix as matrix_mod
-from . import tags, variants
+from . import tags, variants, wheelvariants
 
 if TYPE_CHECKING:
     from packaging.tags import Tag
@@ -123,12 +122,17 @@ def _python_ok(requires: str | None, python: str) -> bool:
 def file_version(filename: str) -> tuple[Version, frozenset[Tag] | None] | None:
     """The version and (for wheels) tags a file name carries; None for other files."""
     try:
-        if filename.endswith(".whl"):
-            _, version, _, wheel_tags = parse_wheel_filename(filename)
-            return version, wheel_tags
+        if filename.endswith(".whl"):  # a PEP 825 variant label after the platform tag too
+            wheel = wheelvariants.parse_variant_wheel(filename)
+            return wheel.version, wheel.tags
         if filename.endswith((".tar.gz", ".zip")):
             return parse_sdist_filename(filename)[1], None
-    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+    except (
+        InvalidWheelFilename,
+        InvalidSdistFilename,
+        InvalidVersion,
+        wheelvariants.VariantsError,
+    ):
         return None
     return None
 
@@ -160,6 +164,7 @@ def evaluate(
     *,
     torch_for: Version | None = None,
     facts: variants.Facts | None = None,
+    book: wheelvariants.Book | None = None,
 ) -> list[Candidate]:
     """Every non-yanked wheel of ``project`` ``version`` (local labels included), judged."""
     want = SpecifierSet(f"=={version}")
@@ -182,7 +187,14 @@ def evaluate(
             torch_for=torch_for,
             facts=facts,
         )
-        found, notes = variants.problems(variant, need) if need is not None else ([], [])
+        label = wheelvariants.label_of(link.filename)
+        if label is not None:  # a variant wheel: its properties, from the index's variants.json
+            book = book or wheelvariants.Book({}, lambda _link: b"")
+            variant, evidence, found, notes = book.judge(
+                source, project, found_version, label, variant, evidence, need
+            )
+        else:
+            found, notes = variants.problems(variant, need) if need is not None else ([], [])
         out.append(
             Candidate(
                 source,
@@ -405,6 +417,7 @@ def _decide(
     user_source: str | None,
     role: str,
     facts: variants.Facts | None,
+    book: wheelvariants.Book | None = None,
 ) -> Decision:
     torch_for = None
     if project != "torch":
@@ -420,6 +433,7 @@ def _decide(
         need,
         torch_for=torch_for,
         facts=facts,
+        book=book,
     )
     if project != "torch" and torch_variant is not None:
         stable = matrix.is_stable_abi(project, version)
@@ -596,6 +610,7 @@ def make_plan(
     projects = list(dict.fromkeys(["torch", *[r.name for r in requests]]))
     by_key = client.listings(sources, projects)
     listings = tuple(by_key.values())
+    book = wheelvariants.book_for(listings, client)
     assert target.python is not None  # tag_set raised otherwise
     resolution = matrix_mod.resolve(
         requests,
@@ -635,6 +650,7 @@ def make_plan(
             user_source=(user_sources or {}).get(project),
             role=role,
             facts=facts,
+            book=book,
         )
         if project == "torch":
             torch_decision = decision

@@ -26,17 +26,27 @@ from urllib.parse import quote, urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from ..errors import InputError
+from ..resolve.wheelvariants import VariantsError, label_of, parse_variant_wheel
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from packaging.version import Version
-
+    from ..resolve.plan import Decision
     from .manifest import Entry
 
-__all__ = ["DEFAULT_PROJECTS", "PYPI_SIMPLE", "ClientConfig", "Pin", "client_config"]
+__all__ = [
+    "DEFAULT_PROJECTS",
+    "PYPI_SIMPLE",
+    "ClientConfig",
+    "InstallConfig",
+    "Pin",
+    "Route",
+    "client_config",
+    "install_config",
+]
 
 #: pip's and uv's default index, the one that must not shadow the wheelhouse.
 PYPI_SIMPLE = "https://pypi.org/simple"
@@ -256,4 +266,287 @@ def _uv_project(header: str, index_url: str, pins: Sequence[Pin]) -> str:
         "[tool.uv.sources]",
     ]
     lines += [f'{pin.project} = {{ index = "torchbuild" }}' for pin in pins]
+    return "\n".join(lines) + "\n"
+
+
+# -- installing exactly what a plan chose --------------------------------------------------------
+#
+# ``torchbuild plan`` may choose a file that pip, left to itself, would not take: a Jetson index's
+# ``torch-2.8.0-cp310-cp310-linux_aarch64.whl`` carries the same version as PyPI's server-Arm
+# ``manylinux_2_28_aarch64`` build, and pip ranks the manylinux tag higher. A version pin cannot
+# tell the two apart; a hash can. So pip gets a constraints file pinned by version and sha256
+# (pip then only considers files whose link hash matches), with ``--no-require-hashes`` so that
+# the hashes do not switch pip into hash-checking mode for every dependency (pip 26.2 and newer).
+# uv gets per-package routing: every index that holds a chosen file is an ``explicit`` index, and
+# ``[tool.uv.sources]`` ties each package to it, so no other index is even asked for it.
+
+
+@dataclass(frozen=True)
+class Route:
+    """One planned package: the file chosen for it and the index that serves it."""
+
+    project: str
+    version: Version
+    action: str  #: the plan's decision: "cached", "prebuilt" or "build"
+    index_url: str  #: where pip/uv find it: the wheelhouse for cached and built packages
+    index_name: str  #: the name uv knows that index by
+    index_format: str  #: "simple" (a PEP 503/691 index) or "flat" (a find-links page/directory)
+    filename: str | None  #: None for a build that has not happened yet
+    sha256: str | None
+
+    @property
+    def constraint(self) -> str:
+        """The constraints-file line: version and hash, or version alone before a build."""
+        line = f"{self.project}=={self.version}"
+        return f"{line} --hash=sha256:{self.sha256}" if self.sha256 else line
+
+    def to_json(self) -> dict[str, str | None]:
+        return {
+            "project": self.project,
+            "version": str(self.version),
+            "action": self.action,
+            "index": self.index_url,
+            "index_name": self.index_name,
+            "filename": self.filename,
+            "sha256": self.sha256,
+            "constraint": self.constraint,
+        }
+
+
+@dataclass(frozen=True)
+class InstallConfig:
+    """Commands and files that make pip and uv install exactly the planned files."""
+
+    routes: tuple[Route, ...]
+    index_url: str  #: pip's --index-url
+    extra_index_urls: tuple[str, ...]  #: pip's --extra-index-url, in order
+    find_links: tuple[str, ...]  #: pip's --find-links (files chosen from a find-links source)
+    commands: tuple[tuple[str, str], ...]  #: (tool, command line)
+    files: tuple[tuple[str, str], ...]  #: (file name, text), in the order to show them
+    notes: tuple[str, ...]
+
+
+def _index_name(url: str, taken: set[str]) -> str:
+    """A short uv index name from the URL: ``jp6-cu126``, ``whl-cu126``, the host otherwise."""
+    parts = urlsplit(url)
+    segments = [s for s in parts.path.split("/") if s and s not in ("simple", "+simple")]
+    words = segments[-2:] if segments else [(parts.hostname or "index").split(".")[0]]
+    base = "-".join(words).lower()
+    base = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in base).strip("-.")
+    base = base or "index"
+    name, number = base, 2
+    while name in taken:
+        name, number = f"{base}-{number}", number + 1
+    taken.add(name)
+    return name
+
+
+def _routes(decisions: Sequence[Decision], wheelhouse_url: str) -> tuple[list[Route], list[str]]:
+    names: dict[str, str] = {wheelhouse_url: "torchbuild"}
+    taken = {"torchbuild"}
+    routes: list[Route] = []
+    notes: list[str] = []
+    for d in decisions:
+        wheel = d.wheel
+        if d.action == "build" or wheel is None:
+            label = d.variant.label if d.variant is not None else None
+            version = (
+                Version(f"{d.version}+{label}") if label and not d.version.local else d.version
+            )
+            routes.append(
+                Route(d.name, version, d.action, wheelhouse_url, "torchbuild", "simple", None, None)
+            )
+            notes.append(
+                f"{d.name} {version} is planned as a build: it is pinned by version only; run "
+                "`torchbuild wheel` first, then this command again to pin the built file by hash"
+            )
+            continue
+        if d.action == "cached" or wheel.kind == "wheelhouse":
+            url, fmt = wheelhouse_url, "simple"
+        else:
+            url = wheel.index
+            fmt = "flat" if wheel.kind == "find-links" else "simple"
+        if url not in names:
+            names[url] = _index_name(url, taken)
+        version = _file_version(wheel.filename) or d.version
+        label = label_of(wheel.filename)
+        if label is not None:
+            notes.append(
+                f"{wheel.filename} is a variant wheel (label {label}): pip, and uv without "
+                "variant support, skip such file names, so they cannot install it from "
+                f"{url}; a variant-aware installer can"
+            )
+        if wheel.sha256 is None:
+            notes.append(
+                f"{wheel.filename} has no sha256 on {url}: pinned by version only, so pip may "
+                "take another index's file of the same version; uv's routing still holds"
+            )
+        routes.append(
+            Route(d.name, version, d.action, url, names[url], fmt, wheel.filename, wheel.sha256)
+        )
+    return routes, notes
+
+
+def _file_version(filename: str) -> Version | None:
+    """The exact version a wheel file carries, local label included (``2.6.0+cu126``)."""
+    try:
+        return parse_variant_wheel(filename).version
+    except VariantsError:
+        return None
+
+
+def install_config(
+    decisions: Sequence[Decision],
+    *,
+    wheelhouse_url: str,
+    dependency_indexes: Sequence[str],
+    constraint_path: str,
+    source: str,
+    files_dir: str = ".",
+) -> InstallConfig:
+    """pip and uv settings that install the files ``decisions`` (a plan's) chose, and no others.
+
+    ``wheelhouse_url`` is how clients reach the local wheelhouse (cached and built packages come
+    from there); ``dependency_indexes`` serve everything else (numpy, sympy, the nvidia-*
+    wheels), in order; ``source`` names the plan in the generated comments; ``files_dir`` is
+    where the files will be, for the commands that name them.
+    """
+    routes, notes = _routes(decisions, wheelhouse_url)
+    if not routes:
+        raise InputError(
+            "the plan has no package to install",
+            hint="name the packages, e.g. --for 'torch torchvision torchaudio'",
+        )
+    simple = list(dict.fromkeys(r.index_url for r in routes if r.index_format == "simple"))
+    flat = tuple(dict.fromkeys(r.index_url for r in routes if r.index_format == "flat"))
+    order = simple + [u for u in dependency_indexes if u not in simple]
+    if not order:
+        raise InputError(
+            "no index is left for pip's --index-url",
+            hint="drop --no-pypi, or give the index for the other packages with --extra-index-url",
+        )
+    index_url, extras = order[0], tuple(order[1:])
+    header = f"# Generated by `torchbuild index config --for` for {source}.\n"
+    wanted = " ".join(f"{r.project}=={r.version}" for r in routes)
+    pip_args = [f"--index-url {index_url}"]
+    pip_args += [f"--extra-index-url {u}" for u in extras]
+    pip_args += [f"--find-links {u}" for u in flat]
+    pip_args += [
+        f"--trusted-host {h}" for h in sorted({h for h in (_secure(u) for u in order) if h})
+    ]
+    pip_cmd = (
+        "pip install --no-require-hashes -c "
+        + constraint_path
+        + " "
+        + " ".join(pip_args)
+        + " "
+        + wanted
+    )
+    # uv has no per-package index on its command line, and a hash in a constraint does not
+    # steer its choice (it only checks the download), so `uv pip` also goes by the routing:
+    # -r of a pyproject.toml applies that file's [tool.uv.sources] and explicit indexes.
+    deps_args = [f"--default-index {dependency_indexes[0]}"] if dependency_indexes else []
+    deps_args += [f"--index {u}" for u in dependency_indexes[1:]]
+    uv_pip = " ".join(
+        ["uv pip install -r", f"{files_dir.rstrip('/')}/uv/pyproject.toml", *deps_args]
+    )
+    uv_cmd = f"uv add {wanted}  # in a uv project, after adding pyproject-uv.toml to it"
+    files_out = [
+        ("constraints.txt", _hashed_constraints(header, routes)),
+        ("pip.conf", _plan_pip_conf(header, index_url, extras, flat, constraint_path)),
+        ("pyproject-uv.toml", _routed_uv_project(header, routes, dependency_indexes)),
+        ("uv/pyproject.toml", _uv_requirements_project(header, routes, dependency_indexes)),
+    ]
+    return InstallConfig(
+        tuple(routes),
+        index_url,
+        extras,
+        flat,
+        (("pip", pip_cmd), ("uv pip", uv_pip), ("uv", uv_cmd)),
+        tuple(files_out),
+        tuple(notes),
+    )
+
+
+def _hashed_constraints(header: str, routes: Sequence[Route]) -> str:
+    lines = [
+        header.rstrip("\n"),
+        "# pip considers only the files whose hash is listed here, whichever index serves them.",
+        "# Use with --no-require-hashes (pip 26.2 or newer; or no-require-hashes = true in",
+        "# pip.conf): without it, a hash in a constraint makes pip demand one for every package.",
+    ]
+    for route in routes:
+        where = route.filename or "built by torchbuild wheel"
+        lines.append(f"# {route.project}: {where} from {route.index_url}")
+        lines.append(route.constraint)
+    return "\n".join(lines) + "\n"
+
+
+def _plan_pip_conf(
+    header: str, index_url: str, extras: Sequence[str], flat: Sequence[str], constraint_path: str
+) -> str:
+    lines = [
+        header.rstrip("\n"),
+        "# Use: copy to /etc/pip.conf or ~/.config/pip/pip.conf, or set PIP_CONFIG_FILE to it.",
+        "[global]",
+        f"index-url = {index_url}",
+    ]
+    if extras:
+        lines.append("extra-index-url = " + "\n    ".join(extras))
+    if flat:
+        lines.append("find-links = " + "\n    ".join(flat))
+    trusted = sorted({host for host in (_secure(u) for u in (index_url, *extras)) if host})
+    if trusted:
+        lines.append("trusted-host = " + "\n    ".join(trusted))
+    lines += [f"constraint = {constraint_path}", "no-require-hashes = true"]
+    return "\n".join(lines) + "\n"
+
+
+def _uv_requirements_project(
+    header: str, routes: Sequence[Route], dependency_indexes: Sequence[str]
+) -> str:
+    """A stand-alone pyproject.toml for `uv pip install -r`: the pins and the routing."""
+    pins = ", ".join(_toml_str(f"{r.project}=={r.version}") for r in routes)
+    body = _routed_uv_project(header, routes, dependency_indexes).split("\n", 1)[1]
+    lines = [
+        header.rstrip("\n"),
+        "# Use: uv pip install -r THIS_FILE --default-index INDEX (uv takes the sources and the",
+        "# explicit indexes from this file; the default index from the command line).",
+        "[project]",
+        'name = "torchbuild-planned-set"',
+        'version = "0"',
+        f"dependencies = [{pins}]",
+        "",
+    ]
+    return "\n".join(lines) + body
+
+
+def _routed_uv_project(
+    header: str, routes: Sequence[Route], dependency_indexes: Sequence[str]
+) -> str:
+    lines = [
+        header.rstrip("\n"),
+        "# For a uv project: add to its pyproject.toml. Each torch package comes only from the",
+        "# explicit index [tool.uv.sources] names; everything else from the default index.",
+    ]
+    seen: set[str] = set()
+    for route in routes:
+        if route.index_name in seen:
+            continue
+        seen.add(route.index_name)
+        lines += [
+            "",
+            "[[tool.uv.index]]",
+            f"name = {_toml_str(route.index_name)}",
+            f"url = {_toml_str(route.index_url)}",
+            "explicit = true",
+        ]
+        if route.index_format == "flat":
+            lines.append('format = "flat"')
+    for number, url in enumerate(dependency_indexes, start=1):
+        lines += ["", "[[tool.uv.index]]", f'name = "deps-{number}"', f"url = {_toml_str(url)}"]
+        if number == len(dependency_indexes):
+            lines.append("default = true  # in place of uv's usual default")
+    lines += ["", "[tool.uv.sources]"]
+    lines += [f"{r.project} = {{ index = {_toml_str(r.index_name)} }}" for r in routes]
     return "\n".join(lines) + "\n"

@@ -16,9 +16,9 @@ from packaging.utils import (
     InvalidWheelFilename,
     canonicalize_name,
     parse_sdist_filename,
-    parse_wheel_filename,
 )
 
+from ..wheelvariants import VARIANTS_SUFFIX, VariantsError, parse_variant_wheel
 from .model import FileLink, Response
 
 log = logging.getLogger(__name__)
@@ -118,11 +118,13 @@ def parse_response(response: Response) -> tuple[FileLink, ...]:
 
 def _project_of(filename: str) -> str | None:
     try:
-        if filename.endswith(".whl"):
-            return str(parse_wheel_filename(filename)[0])
+        if filename.endswith(".whl"):  # PEP 825 variant-labelled wheels included
+            return str(parse_variant_wheel(filename).name)
+        if filename.endswith(VARIANTS_SUFFIX):  # {name}-{version}-variants.json, for the plan
+            return canonicalize_name(filename[: -len(VARIANTS_SUFFIX)].rpartition("-")[0])
         if filename.endswith((".tar.gz", ".zip")):
             return str(parse_sdist_filename(filename)[0])
-    except (InvalidWheelFilename, InvalidSdistFilename):
+    except (InvalidWheelFilename, InvalidSdistFilename, VariantsError):
         return None
     return None
 
