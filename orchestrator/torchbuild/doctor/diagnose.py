@@ -169,7 +169,8 @@ class _Judge:
         return self._groups[package]
 
     def pip_pick(self, package: str, version: Version) -> Candidate | None:
-        return pip_choice(self.candidates(package, version))
+        # pip looks only where it is configured; the known sources are torchbuild's own.
+        return pip_choice([c for c in self.candidates(package, version) if c.source.known is None])
 
     def fitting(self, package: str, version: Version, torch: Candidate | None) -> Candidate | None:
         usable = []
