@@ -564,3 +564,24 @@ def test_offline_opens_no_socket(
     if command == "plan":  # the known source is listed, answered from the (empty) cache
         assert "pypi.jetson-ai-lab.io/jp6/cu126/+simple" in result.stdout
         assert "offline" in result.stdout
+
+
+def test_doctor_reports_an_unreachable_known_source_as_information(
+    cli_env: dict[str, str],
+) -> None:
+    from data.pypi.replay import PROJECTS, PYPI, Replay
+    from torchbuild.__main__ import cli
+
+    cache = IndexCache(Path(cli_env["TORCHBUILD_CACHE_DIR"]) / "index")
+    warm = IndexClient(cache=cache, transport=Replay())
+    warm.listings([PYPI], PROJECTS)
+    result = CliRunner().invoke(
+        cli, ["doctor", "--offline", "--json", "--target", "rpi5-bookworm-arm64"], env=cli_env
+    )
+    assert result.exit_code == 0, result.output  # pip's own answer still gives a working set
+    data = json.loads(result.stdout)
+    known = [f for f in data["findings"] if f["code"] == "known-source-unreachable"]
+    assert len(known) == 1
+    assert known[0]["severity"] == "info"
+    assert "download.pytorch.org/whl/cpu" in known[0]["what"]
+    assert all(f["code"] != "index-unreachable" for f in data["findings"])

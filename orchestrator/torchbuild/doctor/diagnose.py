@@ -288,6 +288,7 @@ def _index_findings(listings: Iterable[Listing], pip: PipConfig | None) -> list[
     out: list[Finding] = []
     seen: set[Source] = set()
     answered = False
+    known: list[Finding] = []
     for listing in listings:
         if listing.ok:
             answered = answered or listing.source.kind != "wheelhouse"
@@ -296,6 +297,18 @@ def _index_findings(listings: Iterable[Listing], pip: PipConfig | None) -> list[
             continue
         seen.add(listing.source)
         src = listing.source
+        if src.known:  # asked by torchbuild, not by pip: nothing for the user to fix
+            known.append(
+                Finding(
+                    "known-source-unreachable",
+                    "info",
+                    f"cannot read the known wheel source {src.location}",
+                    f"{listing.error} ({src.origin})",
+                    f"pip does not use it; give a reachable copy with TORCHBUILD_MIRRORS="
+                    f'"{src.known}=URL", or leave the known sources out with --no-known-indexes',
+                )
+            )
+            continue
         out.append(
             Finding(
                 "index-unreachable",
@@ -311,6 +324,7 @@ def _index_findings(listings: Iterable[Listing], pip: PipConfig | None) -> list[
             Finding(o.code, "error", o.what, o.evidence, o.fix + "; no index answered at all")
             for o in out
         ]
+    out.extend(known)
     for problem in pip.problems if pip is not None else ():
         out.append(
             Finding(
