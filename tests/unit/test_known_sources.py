@@ -585,3 +585,28 @@ def test_doctor_reports_an_unreachable_known_source_as_information(
     assert known[0]["severity"] == "info"
     assert "download.pytorch.org/whl/cpu" in known[0]["what"]
     assert all(f["code"] != "index-unreachable" for f in data["findings"])
+
+
+def test_a_known_host_that_failed_is_not_waited_for_again_in_the_same_plan(
+    tmp_path: Path,
+) -> None:
+    calls: list[str] = []
+
+    def dead(address: str, headers: Mapping[str, str], timeout: float) -> Response:
+        calls.append(address)
+        raise OSError(110, "Connection timed out")
+
+    pytorch = [
+        Source("index", f"https://download.pytorch.org/whl/{v}", "known", "pytorch")
+        for v in ("cu128", "cu126")
+    ]
+    client = IndexClient(cache=IndexCache(tmp_path / "c"), transport=dead, max_workers=1)
+    found = client.listings(pytorch, ["torch", "torchvision", "torchaudio"])
+    assert len(calls) == 1
+    assert all(li.status == "error" for li in found.values())
+    assert all("no answer within" in (li.error or "") for li in found.values())
+    for source in pytorch:  # every page is remembered, so the next plan asks none of them
+        for project in ("torch", "torchvision", "torchaudio"):
+            entry = IndexCache(tmp_path / "c").get(f"{source.location}/{project}/")
+            assert entry is not None
+            assert entry.failed_at is not None

@@ -10,7 +10,7 @@ import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping
 
 from packaging.utils import (
     canonicalize_name,
@@ -24,6 +24,7 @@ from .model import (
     DEFAULT_KNOWN_TIMEOUT,
     FileLink,
     Listing,
+    Response,
     Source,
     Transport,
     urllib_transport,
@@ -97,6 +98,8 @@ class IndexClient:
         self.known_timeout = known_timeout
         #: Seconds a known source that failed is not asked again (its failure is cached).
         self.failure_ttl = failure_ttl
+        #: Hosts of known sources that failed to answer in this client's life, and why.
+        self._down_hosts: dict[str, tuple[float, str]] = {}
         self._transport = transport
         self._cert = cert
         self.max_workers = max_workers
@@ -227,11 +230,13 @@ class IndexClient:
         if usable is not None and usable.last_modified:
             headers["If-Modified-Since"] = usable.last_modified
         timeout = self.known_timeout if source.known else self.timeout
+        host = urllib.parse.urlsplit(url).netloc
         try:
-            response = self.transport(url, headers, timeout)
+            response = self._send(source, url, headers, timeout, now)
         except (OSError, ValueError) as exc:  # URLError, timeouts, refused, TLS
             error = _describe_error(exc, timeout)
             if source.known:
+                self._down_hosts[host] = (now, error)
                 self._remember_failure(url, usable, now, error)
             if usable is not None:
                 note = f"{url} did not answer ({error}); used a copy cached {age or 0:.0f} s ago"
@@ -256,6 +261,15 @@ class IndexClient:
         )
         self._store(url, entry)
         return Listing(source, project, files)
+
+    def _send(
+        self, source: Source, url: str, headers: Mapping[str, str], timeout: float, now: float
+    ) -> Response:
+        down = self._down_hosts.get(urllib.parse.urlsplit(url).netloc) if source.known else None
+        if down is not None and now - down[0] < self.failure_ttl:
+            # The host failed moments ago: its other pages are not waited for.
+            raise OSError(down[1])
+        return self.transport(url, headers, timeout)
 
     def _remember_failure(
         self, url: str, usable: CacheEntry | None, now: float, error: str
