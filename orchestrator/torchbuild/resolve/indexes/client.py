@@ -296,12 +296,12 @@ class IndexClient:
                 note=f"{what}; used a copy cached {age:.0f} s ago",
             )
         wait = max(0.0, self.failure_ttl - since)
-        later = "offline" if self.offline else f"asked again in {wait / 60:.0f} min"
+        later = "offline" if self.offline else f"not asked again for {max(1, round(wait / 60))} min"
         return Listing(
             source,
             project,
             status="error",
-            error=f"{what}; not asked again ({later})",
+            error=f"{what}; {later}",
             cache_age=since,
         )
 
