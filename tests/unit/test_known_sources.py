@@ -131,6 +131,14 @@ def test_jetson_orin_on_a_newer_l4t_asks_the_newer_jp6_indexes() -> None:
     ]
 
 
+def test_the_jetpack_release_comes_from_l4t_when_the_profile_lacks_it() -> None:
+    orin = {"gpus": [{"name": "Orin", "compute_capability": "8.7"}]}
+    jp6 = profile(arch="aarch64", cuda=orin, jetson={"l4t": "36.4.3", "jetpack": None, "soc": None})
+    assert labels(jp6) == ["jetson-ai-lab:jp6/cu126"]  # L4T 36.4's driver: CUDA 12.6
+    jp7 = profile(arch="aarch64", cuda=orin, jetson={"l4t": "39.2.0", "jetpack": None, "soc": None})
+    assert labels(jp7)[0] == "jetson-ai-lab:sbsa/cu130"  # JetPack 7.2 moves Orin onto SBSA
+
+
 def test_x86_64_driver_535_asks_every_cuda_12_and_11_index_but_not_13() -> None:
     chosen = labels(nvidia("535.54.03", "12.2", python="3.10"))
     assert chosen == [
