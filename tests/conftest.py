@@ -55,6 +55,13 @@ def data_dir() -> Path:
     return DATA
 
 
+@pytest.fixture(autouse=True)
+def _known_sources_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The known wheel sources are real hosts: a test reaches them only through loopback
+    mirrors, and turns them back on itself (tests/unit/test_known_sources.py)."""
+    monkeypatch.setenv("TORCHBUILD_KNOWN_INDEXES", "false")
+
+
 def test_cache() -> Path:
     """Downloads kept between runs: ``$TORCHBUILD_TEST_CACHE`` or ``~/.cache/torchbuild-tests``."""
     root = os.environ.get("TORCHBUILD_TEST_CACHE")

@@ -81,6 +81,12 @@ def _opt_str(value: Any) -> str | None:
     return None if value in (None, "") else _text(value)
 
 
+def _mirrors(value: Any) -> tuple[tuple[str, str], ...]:
+    from .resolve.sources import parse_mirrors
+
+    return parse_mirrors(value)
+
+
 def _setting(default: Any, convert: Callable[[Any], Any], doc: str) -> Any:
     return field(default=default, metadata={"convert": convert, "doc": doc})
 
@@ -111,6 +117,24 @@ class Settings:
     )
     find_links: tuple[str, ...] = _setting(
         (), _split_urls, "Directories or pages of wheels to look in, like pip's --find-links."
+    )
+    known_indexes: bool = _setting(
+        default=True,
+        convert=_bool,
+        doc="Also look in the known wheel sources that fit the target (PyTorch's and Jetson AI "
+        "Lab's indexes, recipes/sources.toml); false: only where pip and the flags say.",
+    )
+    known_index_timeout: float = _setting(
+        4.0,
+        _positive_float,
+        "Seconds a known wheel source may take to answer; one that fails is not asked again "
+        "for 10 minutes.",
+    )
+    mirrors: tuple[tuple[str, str], ...] = _setting(
+        (),
+        _mirrors,
+        "Replacement roots for known sources: 'pytorch=URL jetson-ai-lab=URL pypi=URL' (a "
+        "[mirrors] table in torchbuild.toml).",
     )
     compiler_cache: str = _setting(
         "auto",
@@ -227,7 +251,7 @@ def load_settings(
             }[origin.split(":", 1)[0]]
             raise InputError(
                 f"bad value for {key} {where}: {exc}",
-                hint=f"{fix} ({f.metadata['doc'].rstrip('.')})",
+                hint=getattr(exc, "hint", None) or f"{fix} ({f.metadata['doc'].rstrip('.')})",
             ) from None
         sources[f.name] = origin
     return Settings(**values, sources=sources)

@@ -107,6 +107,7 @@ def doctor(
     extra_index_url: tuple[str, ...],
     find_links: tuple[str, ...],
     offline: bool,
+    no_known_indexes: bool,
 ) -> None:
     """Check why `pip install torch torchvision torchaudio` fails or misfires, and what to do.
 
@@ -114,7 +115,7 @@ def doctor(
     """
     names = [parse_request(p).name for p in packages] or list(PACKAGES)
     settings, target, pip, sources = where_pip_looks(
-        target_spec, index_url, extra_index_url, find_links, offline
+        target_spec, index_url, extra_index_url, find_links, offline, no_known_indexes, cuda=cuda
     )
     installed = probe_installed_torch(target, timeout=max(settings.probe_timeout, 10.0))
     runtime = None

@@ -38,7 +38,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def index_options(func: F) -> F:
-    """--index-url, --extra-index-url, --find-links, --offline, --cuda: shared with doctor."""
+    """--index-url, --extra-index-url, --find-links, --offline, --no-known-indexes, --cuda:
+    shared with doctor and wheel."""
     for option in reversed(
         [
             click.option(
@@ -72,6 +73,12 @@ def index_options(func: F) -> F:
                 is_flag=True,
                 help="Use only cached index answers and local files; never the network.",
             ),
+            click.option(
+                "--no-known-indexes",
+                is_flag=True,
+                help="Do not look in the known wheel sources (PyTorch's and Jetson AI Lab's "
+                "indexes); only where pip and these flags say.",
+            ),
         ]
     ):
         func = option(func)
@@ -84,13 +91,16 @@ def where_pip_looks(
     extra_index_url: tuple[str, ...],
     find_links: tuple[str, ...],
     offline: bool,
+    no_known_indexes: bool = False,
     root: Path | None = None,
+    cuda: str = "auto",
 ) -> tuple[Settings, Target, PipConfig, list[Source]]:
     settings = settings_from(
         index_url=index_url,
         extra_index_url=extra_index_url,
         find_links=find_links,
         offline=True if offline else None,
+        known_indexes=False if no_known_indexes else None,
     )
     target = target_from(target_spec, settings, root)
     prefix = None
@@ -98,7 +108,7 @@ def where_pip_looks(
         # pip's "site" config file lives in the interpreter's sys.prefix.
         prefix = Path(target.python.executable).parent.parent
     pip = read_pip_config(site_prefix=prefix)
-    return settings, target, pip, configured_sources(settings, pip)
+    return settings, target, pip, configured_sources(settings, pip, target, cuda)
 
 
 def _user_sources(values: tuple[str, ...]) -> dict[str, str]:
@@ -208,6 +218,14 @@ def looked_in_table(rows: list[dict[str, Any]]) -> Table:
         if row["cached"]:
             mark += " [dim](cached)[/]"
         detail = f"{escape(row['location'])} [dim]({escape(row['origin'])})[/]"
+        answers = row.get("answers") or {}
+        if answers and row["status"] != "error":
+            said = (
+                f"{n} files" if isinstance(n, int) else str(n).replace("-", " ")
+                for n in answers.values()
+            )
+            detail += "\n[dim]" + escape(", ".join(f"{p}: {a}" for p, a in zip(answers, said)))
+            detail += "[/]"
         if row["error"]:
             detail += f"\n[red]{escape(row['error'])}[/]"
         table.add_row(mark, detail)
@@ -278,6 +296,7 @@ def plan(
     extra_index_url: tuple[str, ...],
     find_links: tuple[str, ...],
     offline: bool,
+    no_known_indexes: bool,
     ignore_matrix: bool,
     user_sources: tuple[str, ...],
 ) -> None:
@@ -285,13 +304,14 @@ def plan(
 
     Versions left open are resolved to the newest set that goes together and supports the
     target; `torch==2.6.0 torchvision` completes the set. Wheels are looked for where pip would
-    look (pip's configuration), plus the local wheelhouse.
+    look (pip's configuration), in the known wheel sources that fit the target (PyTorch's and
+    Jetson AI Lab's indexes), and in the local wheelhouse.
     """
     requests = [parse_request(p) for p in packages]
     given = _user_sources(user_sources)
     check_source_names(given, [r.name for r in requests])
     settings, target, pip, sources = where_pip_looks(
-        target_spec, index_url, extra_index_url, find_links, offline
+        target_spec, index_url, extra_index_url, find_links, offline, no_known_indexes, cuda=cuda
     )
     result = plan_for(
         target,
@@ -304,7 +324,8 @@ def plan(
         user_sources=given,
     )
     for row in source_summaries(result):
-        if row["status"] == "error":
+        # A known source nobody configured is listed with its error below, not warned about.
+        if row["status"] == "error" and not row["known"]:
             ui.warn(f"could not read {row['location']}: {row['error']}")
     for problem in pip.problems:
         ui.warn(f"pip configuration: {problem}")

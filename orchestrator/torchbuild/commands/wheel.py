@@ -83,7 +83,8 @@ def _env_pairs(values: Sequence[str]) -> dict[str, str]:
 
 
 def _installer_args(sources_: Sequence[Source], offline: bool, prefer: str) -> Any:
-    index = [s.location for s in sources_ if s.kind == "index"]
+    # Dependencies come from where pip is configured; the known sources only serve the plan.
+    index = [s.location for s in sources_ if s.kind == "index" and s.known is None]
     links = [s.location for s in sources_ if s.kind == "find-links"]
     return find_installer(
         index_url=index[0] if index else None,
@@ -240,6 +241,7 @@ def wheel(
     extra_index_url: tuple[str, ...],
     find_links: tuple[str, ...],
     offline: bool,
+    no_known_indexes: bool,
     user_sources: tuple[str, ...],
     wheelhouse: Path | None,
     jobs: int | None,
@@ -284,7 +286,7 @@ def wheel(
         "wheelhouse": wheelhouse,
         "cuda": cuda,
         "ignore_matrix": ignore_matrix,
-        "index": (index_url, extra_index_url, find_links, offline),
+        "index": (index_url, extra_index_url, find_links, offline, no_known_indexes),
         "build": {
             "jobs": jobs,
             "verbose": bool((ctx.find_root().obj or {}).get("verbose")),
@@ -442,7 +444,7 @@ def _prepare(
     wheelhouse: Path | None,
     cuda: str,
     ignore_matrix: bool,
-    index: tuple[str | None, tuple[str, ...], tuple[str, ...], bool],
+    index: tuple[str | None, tuple[str, ...], tuple[str, ...], bool, bool],
     build: dict[str, Any],
 ) -> _Job:
     """Detect or load one target and plan for it ("host": this machine, as with no --target)."""
@@ -457,7 +459,9 @@ def _prepare(
     root = sysroot.expanduser().absolute() if sysroot else None
     if root is not None and not root.is_dir():
         raise InputError(f"--root {root} is not a directory", hint="give the sysroot's path")
-    settings, target, pip, where = where_pip_looks(spec, *index, root=None if spec else root)
+    settings, target, pip, where = where_pip_looks(
+        spec, *index, root=None if spec else root, cuda=cuda
+    )
     if wheelhouse is not None:
         settings = dataclasses.replace(
             settings, wheelhouse=wheelhouse, sources={**settings.sources, "wheelhouse": "flag"}

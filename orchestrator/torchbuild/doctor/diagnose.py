@@ -188,7 +188,8 @@ class _Judge:
         return self._groups[package]
 
     def pip_pick(self, package: str, version: Version) -> Candidate | None:
-        return pip_choice(self.candidates(package, version))
+        # pip looks only where it is configured; the known sources are torchbuild's own.
+        return pip_choice([c for c in self.candidates(package, version) if c.source.known is None])
 
     def fitting(self, package: str, version: Version, torch: Candidate | None) -> Candidate | None:
         usable = []
@@ -306,6 +307,7 @@ def _index_findings(listings: Iterable[Listing], pip: PipConfig | None) -> list[
     out: list[Finding] = []
     seen: set[Source] = set()
     answered = False
+    known: list[Finding] = []
     for listing in listings:
         if listing.ok:
             answered = answered or listing.source.kind != "wheelhouse"
@@ -314,6 +316,18 @@ def _index_findings(listings: Iterable[Listing], pip: PipConfig | None) -> list[
             continue
         seen.add(listing.source)
         src = listing.source
+        if src.known:  # asked by torchbuild, not by pip: nothing for the user to fix
+            known.append(
+                Finding(
+                    "known-source-unreachable",
+                    "info",
+                    f"cannot read the known wheel source {src.location}",
+                    f"{listing.error} ({src.origin})",
+                    f"pip does not use it; give a reachable copy with TORCHBUILD_MIRRORS="
+                    f'"{src.known}=URL", or leave the known sources out with --no-known-indexes',
+                )
+            )
+            continue
         out.append(
             Finding(
                 "index-unreachable",
@@ -329,6 +343,7 @@ def _index_findings(listings: Iterable[Listing], pip: PipConfig | None) -> list[
             Finding(o.code, "error", o.what, o.evidence, o.fix + "; no index answered at all")
             for o in out
         ]
+    out.extend(known)
     for problem in pip.problems if pip is not None else ():
         out.append(
             Finding(

@@ -673,34 +673,37 @@ def make_plan(
 
 
 def source_summaries(plan: Plan) -> list[dict[str, Any]]:
-    """Per source: how it answered over all projects."""
+    """Per source: how it answered over all projects (``answers``: files per project, or
+    "not found"/"error")."""
     out: dict[Source, dict[str, Any]] = {}
-    for source in plan.sources:
-        out[source] = {
-            "kind": source.kind,
-            "location": source.location,
-            "origin": source.origin,
-            "status": "ok",
-            "error": None,
-            "cached": False,
-        }
-    for listing in plan.listings:
-        entry = out.setdefault(
-            listing.source,
+
+    def entry(source: Source) -> dict[str, Any]:
+        return out.setdefault(
+            source,
             {
-                "kind": listing.source.kind,
-                "location": listing.source.location,
-                "origin": listing.source.origin,
+                "kind": source.kind,
+                "location": source.location,
+                "origin": source.origin,
+                "known": source.known,
                 "status": "ok",
                 "error": None,
                 "cached": False,
+                "answers": {},
             },
         )
+
+    for source in plan.sources:
+        entry(source)
+    for listing in plan.listings:
+        row = entry(listing.source)
         if listing.status == "error":
-            entry["status"] = "error"
-            entry["error"] = listing.error
+            row["status"] = "error"
+            row["error"] = listing.error
         if listing.cache_age is not None:
-            entry["cached"] = True
+            row["cached"] = True
+        row["answers"][listing.project] = (
+            len(listing.files) if listing.status == "ok" else listing.status
+        )
     return list(out.values())
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
+import urllib.parse
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -216,7 +217,8 @@ def _with_official_archs(variant: Variant, arch: str, facts: Facts) -> Variant:
 
 def index_pattern(source: Source, facts: Facts) -> tuple[IndexPattern, dict[str, str]] | None:
     for pattern in facts.indexes:
-        match = pattern.pattern.search(source.location)
+        # A mirror of a known index is read by the path of the index it copies.
+        match = pattern.pattern.search(urllib.parse.urlsplit(source.canonical).path)
         if match:
             return pattern, {k: v for k, v in match.groupdict().items() if v is not None}
     return None

@@ -18,6 +18,8 @@ from .cache import IndexCache
 from .client import IndexClient, cache_for, client_for, configured_sources
 from .model import (
     ACCEPT,
+    DEFAULT_FAILURE_TTL,
+    DEFAULT_KNOWN_TIMEOUT,
     DEFAULT_TIMEOUT,
     DEFAULT_TTL,
     FileLink,
@@ -31,6 +33,8 @@ from .simple import parse_html, parse_json
 
 __all__ = [
     "ACCEPT",
+    "DEFAULT_FAILURE_TTL",
+    "DEFAULT_KNOWN_TIMEOUT",
     "DEFAULT_TIMEOUT",
     "DEFAULT_TTL",
     "FileLink",

@@ -23,7 +23,8 @@ JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 DEFAULT_TIMEOUT = 20.0
 #: Seconds a cached index page is used without asking the server again.
 DEFAULT_TTL = 600.0
-_CACHE_FORMAT = 1
+#: 2: file links carry PEP 658 metadata facts; entries remember a failed try.
+_CACHE_FORMAT = 2
 
 
 # -- cache -------------------------------------------------------------------------------------
@@ -32,10 +33,14 @@ _CACHE_FORMAT = 1
 @dataclass(frozen=True)
 class CacheEntry:
     fetched_at: float
-    status: str
+    status: str  # "ok", "not-found", or "error" (only a failure has been seen so far)
     files: tuple[FileLink, ...]
     etag: str | None
     last_modified: str | None
+    #: When the last try to reach the server failed (None: the last try answered), and why;
+    #: the answer above, if any, is from before that.
+    failed_at: float | None = None
+    error: str | None = None
 
 
 class IndexCache:
@@ -59,6 +64,8 @@ class IndexCache:
                 files=tuple(FileLink.from_json(f) for f in data["files"]),
                 etag=data.get("etag"),
                 last_modified=data.get("last_modified"),
+                failed_at=None if data.get("failed_at") is None else float(data["failed_at"]),
+                error=data.get("error"),
             )
         except (OSError, ValueError, KeyError, TypeError):
             return None
@@ -71,6 +78,8 @@ class IndexCache:
             "status": entry.status,
             "etag": entry.etag,
             "last_modified": entry.last_modified,
+            "failed_at": entry.failed_at,
+            "error": entry.error,
             "files": [f.to_json() for f in entry.files],
         }
         path = self._path(url)

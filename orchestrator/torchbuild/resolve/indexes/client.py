@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import urllib.error
@@ -9,19 +10,30 @@ import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping
 
 from packaging.utils import (
     canonicalize_name,
 )
 
 from ... import __version__
+from ..pipconfig import DEFAULT_INDEX_URL
 from .cache import CacheEntry, IndexCache
-from .model import FileLink, Listing, Source, Transport, urllib_transport
+from .model import (
+    DEFAULT_FAILURE_TTL,
+    DEFAULT_KNOWN_TIMEOUT,
+    FileLink,
+    Listing,
+    Response,
+    Source,
+    Transport,
+    urllib_transport,
+)
 from .simple import for_project, parse_html, parse_json, parse_response
 
 if TYPE_CHECKING:
     from ...settings import Settings
+    from ...target import Target
     from ..pipconfig import PipConfig
 
 
@@ -76,10 +88,18 @@ class IndexClient:
         cert: str | None = None,
         max_workers: int = 8,
         clock: Callable[[], float] = time.time,
+        known_timeout: float = DEFAULT_KNOWN_TIMEOUT,
+        failure_ttl: float = DEFAULT_FAILURE_TTL,
     ) -> None:
         self.cache = cache
         self.offline = offline
         self.timeout = timeout
+        #: Seconds a known source (asked by default, not configured) may take to answer.
+        self.known_timeout = known_timeout
+        #: Seconds a known source that failed is not asked again (its failure is cached).
+        self.failure_ttl = failure_ttl
+        #: Hosts of known sources that failed to answer in this client's life, and why.
+        self._down_hosts: dict[str, tuple[float, str]] = {}
         self._transport = transport
         self._cert = cert
         self.max_workers = max_workers
@@ -183,7 +203,14 @@ class IndexClient:
         cached = self.cache.get(url) if self.cache else None
         now = self.clock()
         age = None if cached is None else max(0.0, now - cached.fetched_at)
-        if cached is not None and age is not None and (self.offline or age < self._ttl()):
+        if cached is not None and cached.failed_at is not None and source.known:
+            # A known source is asked without the user asking for it: once it has failed to
+            # answer, it is not waited for again until the failure is old.
+            since = max(0.0, now - cached.failed_at)
+            if self.offline or since < self.failure_ttl:
+                return self._remembered(source, project, url, cached, since)
+        fresh = age is not None and (self.offline or age < self._ttl())
+        if cached is not None and cached.status != "error" and fresh:
             return Listing(source, project, cached.files, cached.status, cache_age=age)
         if self.offline:
             return Listing(
@@ -197,28 +224,36 @@ class IndexClient:
             "Accept-Encoding": "gzip",
             "User-Agent": f"torchbuild/{__version__}",
         }
-        if cached is not None and cached.etag:
-            headers["If-None-Match"] = cached.etag
-        if cached is not None and cached.last_modified:
-            headers["If-Modified-Since"] = cached.last_modified
+        usable = cached if cached is not None and cached.status != "error" else None
+        if usable is not None and usable.etag:
+            headers["If-None-Match"] = usable.etag
+        if usable is not None and usable.last_modified:
+            headers["If-Modified-Since"] = usable.last_modified
+        timeout = self.known_timeout if source.known else self.timeout
+        host = urllib.parse.urlsplit(url).netloc
         try:
-            response = self.transport(url, headers, self.timeout)
+            response = self._send(source, url, headers, timeout, now)
         except (OSError, ValueError) as exc:  # URLError, timeouts, refused, TLS
-            error = _describe_error(exc, self.timeout)
-            if cached is not None:
+            error = _describe_error(exc, timeout)
+            if source.known:
+                self._down_hosts[host] = (now, error)
+                self._remember_failure(url, usable, now, error)
+            if usable is not None:
                 note = f"{url} did not answer ({error}); used a copy cached {age or 0:.0f} s ago"
                 return Listing(
-                    source, project, cached.files, cached.status, cache_age=age, note=note
+                    source, project, usable.files, usable.status, cache_age=age, note=note
                 )
             return Listing(source, project, status="error", error=f"{url}: {error}")
-        if response.status == 304 and cached is not None:
-            entry = CacheEntry(now, cached.status, cached.files, cached.etag, cached.last_modified)
+        if response.status == 304 and usable is not None:
+            entry = CacheEntry(now, usable.status, usable.files, usable.etag, usable.last_modified)
             self._store(url, entry)
-            return Listing(source, project, cached.files, cached.status)
+            return Listing(source, project, usable.files, usable.status)
         if response.status == 404:
             self._store(url, CacheEntry(now, "not-found", (), None, None))
             return Listing(source, project, status="not-found")
         if response.status != 200:
+            if source.known and response.status >= 500:
+                self._remember_failure(url, usable, now, f"HTTP {response.status}")
             return Listing(source, project, status="error", error=f"{url}: HTTP {response.status}")
         files = parse_response(response)
         entry = CacheEntry(
@@ -226,6 +261,49 @@ class IndexClient:
         )
         self._store(url, entry)
         return Listing(source, project, files)
+
+    def _send(
+        self, source: Source, url: str, headers: Mapping[str, str], timeout: float, now: float
+    ) -> Response:
+        down = self._down_hosts.get(urllib.parse.urlsplit(url).netloc) if source.known else None
+        if down is not None and now - down[0] < self.failure_ttl:
+            # The host failed moments ago: its other pages are not waited for.
+            raise OSError(down[1])
+        return self.transport(url, headers, timeout)
+
+    def _remember_failure(
+        self, url: str, usable: CacheEntry | None, now: float, error: str
+    ) -> None:
+        if usable is None:
+            self._store(url, CacheEntry(now, "error", (), None, None, failed_at=now, error=error))
+        else:  # keep the last good answer; note the failure beside it
+            self._store(url, dataclasses.replace(usable, failed_at=now, error=error))
+
+    def _remembered(
+        self, source: Source, project: str, url: str, cached: CacheEntry, since: float
+    ) -> Listing:
+        """The answer for a known source that failed ``since`` seconds ago: the copy from
+        before the failure, or the failure itself; no request is made."""
+        what = f"{url} did not answer {since:.0f} s ago ({cached.error or 'no reason kept'})"
+        if cached.status != "error":
+            age = max(0.0, self.clock() - cached.fetched_at)
+            return Listing(
+                source,
+                project,
+                cached.files,
+                cached.status,
+                cache_age=age,
+                note=f"{what}; used a copy cached {age:.0f} s ago",
+            )
+        wait = max(0.0, self.failure_ttl - since)
+        later = "offline" if self.offline else f"not asked again for {max(1, round(wait / 60))} min"
+        return Listing(
+            source,
+            project,
+            status="error",
+            error=f"{what}; {later}",
+            cache_age=since,
+        )
 
     def _ttl(self) -> float:
         return self.cache.ttl if self.cache else 0.0
@@ -249,18 +327,29 @@ def _settings_origin(settings: Settings, name: str, flag: str) -> str:
     return origin
 
 
-def configured_sources(settings: Settings, pip: PipConfig) -> list[Source]:
-    """Every place to look, in pip's order: main index, extra indexes, find-links, wheelhouse.
+def configured_sources(
+    settings: Settings, pip: PipConfig, target: Target | None = None, cuda: str = "auto"
+) -> list[Source]:
+    """Every place to look, in pip's order: main index, extra indexes, find-links; then the
+    known wheel sources that fit ``target`` (unless turned off), then the wheelhouse.
 
     ``--index-url`` replaces pip's index; ``--extra-index-url`` and ``--find-links`` add to
-    pip's. With pip's ``no-index`` set and no ``--index-url``, no index is used at all.
+    pip's. With pip's ``no-index`` set and no ``--index-url``, no index is used at all, the
+    known sources included. A ``pypi`` mirror replaces PyPI where it is pip's default index.
     """
+    from ..sources import known_sources, pypi_location
+
     out: list[Source] = []
     if settings.index_url:
         origin = _settings_origin(settings, "index_url", "--index-url")
         out.append(Source("index", settings.index_url, origin))
     elif not pip.no_index:
-        out.append(Source("index", pip.index_url, f"pip {pip.origins.get('index-url', 'default')}"))
+        origin = f"pip {pip.origins.get('index-url', 'default')}"
+        location, upstream = pypi_location(settings.mirrors)
+        if pip.index_url.rstrip("/") == DEFAULT_INDEX_URL and upstream is not None:
+            out.append(Source("index", location, origin + " via mirror", upstream=upstream))
+        else:
+            out.append(Source("index", pip.index_url, origin))
     if not pip.no_index:
         origin = f"pip {pip.origins.get('extra-index-url')}"
         out.extend(Source("index", url, origin) for url in pip.extra_index_urls)
@@ -270,6 +359,8 @@ def configured_sources(settings: Settings, pip: PipConfig) -> list[Source]:
     out.extend(Source("find-links", loc, origin) for loc in pip.find_links)
     origin = _settings_origin(settings, "find_links", "--find-links")
     out.extend(Source("find-links", loc, origin) for loc in settings.find_links)
+    if target is not None and settings.known_indexes and (settings.index_url or not pip.no_index):
+        out.extend(known_sources(target, cuda, settings.mirrors))
     out.append(Source("wheelhouse", str(settings.wheelhouse_dir), "torchbuild wheelhouse"))
     # The same place configured twice is asked once, under its first (strongest) origin.
     seen: set[tuple[str, str]] = set()
@@ -290,5 +381,9 @@ def client_for(
     settings: Settings, pip: PipConfig, transport: Transport | None = None
 ) -> IndexClient:
     return IndexClient(
-        cache=cache_for(settings), offline=settings.offline, transport=transport, cert=pip.cert
+        cache=cache_for(settings),
+        offline=settings.offline,
+        transport=transport,
+        cert=pip.cert,
+        known_timeout=settings.known_index_timeout,
     )

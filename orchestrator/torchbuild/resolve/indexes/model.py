@@ -25,6 +25,11 @@ JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 DEFAULT_TIMEOUT = 20.0
 #: Seconds a cached index page is used without asking the server again.
 DEFAULT_TTL = 600.0
+#: Seconds a known wheel source (asked by default, not configured by the user) may take to
+#: answer; such a source that cannot be reached must cost little.
+DEFAULT_KNOWN_TIMEOUT = 4.0
+#: Seconds a known source that failed to answer is not asked again (the failure is cached).
+DEFAULT_FAILURE_TTL = 600.0
 _CACHE_FORMAT = 1
 
 
@@ -36,16 +41,27 @@ class Source:
     """One place wheels are looked for."""
 
     kind: str  # "index" (PEP 503/691), "find-links" (a directory or a page), "wheelhouse"
-    location: str  # URL or path, as configured
+    location: str  # URL or path, as configured (a mirror's URL when a mirror serves it)
     origin: str  # who configured it: "pip file:/etc/pip.conf [global]", "--find-links", ...
+    #: The known wheel source (recipes/sources.toml) this index belongs to: "pytorch",
+    #: "jetson-ai-lab", "pypi"; None for places only pip's or torchbuild's configuration names.
+    known: str | None = None
+    #: The index's own URL at its publisher when ``location`` is a mirror of it (so the variant
+    #: an index serves is still read from its path); None when ``location`` is that URL.
+    upstream: str | None = None
 
     @property
     def is_remote(self) -> bool:
         return self.location.startswith(("http://", "https://"))
 
     @property
+    def canonical(self) -> str:
+        """The URL the index has at its publisher: ``upstream`` for a mirror, else ``location``."""
+        return self.upstream or self.location
+
+    @property
     def is_pypi(self) -> bool:
-        return self.location.rstrip("/") == DEFAULT_INDEX_URL
+        return self.canonical.rstrip("/") == DEFAULT_INDEX_URL
 
     def describe(self) -> str:
         if self.kind == "wheelhouse":
@@ -63,6 +79,16 @@ class FileLink:
     yanked: bool = False
     sha256: str | None = None
     size: int | None = None
+    #: The index serves the file's METADATA on its own at ``url + ".metadata"`` (PEP 658/714:
+    #: ``data-core-metadata``/``data-dist-info-metadata`` in HTML, ``core-metadata`` in JSON).
+    has_metadata: bool = False
+    #: That METADATA file's sha256, when the index gave one (``sha256=<hex>``).
+    metadata_sha256: str | None = None
+
+    @property
+    def metadata_url(self) -> str | None:
+        """Where PEP 658 metadata is fetched from, or None when the index does not serve it."""
+        return self.url + ".metadata" if self.has_metadata else None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -72,6 +98,8 @@ class FileLink:
             "yanked": self.yanked,
             "sha256": self.sha256,
             "size": self.size,
+            "has_metadata": self.has_metadata,
+            "metadata_sha256": self.metadata_sha256,
         }
 
     @classmethod
@@ -83,6 +111,8 @@ class FileLink:
             yanked=bool(data.get("yanked")),
             sha256=data.get("sha256"),
             size=data.get("size"),
+            has_metadata=bool(data.get("has_metadata")),
+            metadata_sha256=data.get("metadata_sha256"),
         )
 
 

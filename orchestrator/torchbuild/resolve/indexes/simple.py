@@ -9,7 +9,7 @@ import logging
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Iterable
+from typing import Any, Iterable
 
 from packaging.utils import (
     InvalidSdistFilename,
@@ -45,6 +45,31 @@ def _hash_from_fragment(url: str) -> tuple[str, str | None]:
     return base, None
 
 
+def _metadata_from_html(attrs: dict[str, str | None]) -> tuple[bool, str | None]:
+    """PEP 658/714: ``data-core-metadata`` (or the older ``data-dist-info-metadata``) is
+    ``true`` or ``<hash name>=<hex>``; absent means the index does not serve the file's METADATA."""
+    for key in ("data-core-metadata", "data-dist-info-metadata"):
+        if key in attrs:
+            value = (attrs[key] or "").strip()
+            if value.lower() == "false":
+                return False, None
+            name, sep, digest = value.partition("=")
+            return True, digest.lower() if sep and name.lower() == "sha256" and digest else None
+    return False, None
+
+
+def _metadata_from_json(entry: dict[str, Any]) -> tuple[bool, str | None]:
+    """PEP 691/714: ``core-metadata`` (or ``dist-info-metadata``) is a bool or a hashes dict."""
+    for key in ("core-metadata", "dist-info-metadata"):
+        if key in entry:
+            value = entry[key]
+            if isinstance(value, dict):
+                digest = value.get("sha256")
+                return True, str(digest).lower() if digest else None
+            return bool(value), None
+    return False, None
+
+
 def parse_json(body: bytes, base_url: str) -> tuple[FileLink, ...]:
     """A PEP 691 project page."""
     data = json.loads(body.decode("utf-8"))
@@ -54,6 +79,7 @@ def parse_json(body: bytes, base_url: str) -> tuple[FileLink, ...]:
         url, fragment_hash = _hash_from_fragment(url)
         hashes = entry.get("hashes") or {}
         size = entry.get("size")
+        has_metadata, metadata_sha256 = _metadata_from_json(entry)
         out.append(
             FileLink(
                 filename=entry["filename"],
@@ -62,6 +88,8 @@ def parse_json(body: bytes, base_url: str) -> tuple[FileLink, ...]:
                 yanked=bool(entry.get("yanked")),
                 sha256=hashes.get("sha256") or fragment_hash,
                 size=size if isinstance(size, int) else None,
+                has_metadata=has_metadata,
+                metadata_sha256=metadata_sha256,
             )
         )
     return tuple(out)
@@ -94,6 +122,7 @@ def parse_html(body: bytes, base_url: str) -> tuple[FileLink, ...]:
         filename = urllib.parse.unquote(url.rsplit("/", 1)[-1])
         if not filename:
             continue
+        has_metadata, metadata_sha256 = _metadata_from_html(attrs)
         out.append(
             FileLink(
                 filename=filename,
@@ -101,6 +130,8 @@ def parse_html(body: bytes, base_url: str) -> tuple[FileLink, ...]:
                 requires_python=attrs.get("data-requires-python") or None,
                 yanked="data-yanked" in attrs,
                 sha256=sha256,
+                has_metadata=has_metadata,
+                metadata_sha256=metadata_sha256,
             )
         )
     return tuple(out)
