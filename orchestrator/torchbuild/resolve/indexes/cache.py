@@ -10,19 +10,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .model import FileLink
+from .model import DEFAULT_TTL, FileLink
 
 log = logging.getLogger(__name__)
 
-ACCEPT = (
-    "application/vnd.pypi.simple.v1+json, "
-    "application/vnd.pypi.simple.v1+html; q=0.2, text/html; q=0.01"
-)
-JSON_TYPE = "application/vnd.pypi.simple.v1+json"
-#: Seconds one request may wait for the server before the index counts as unreachable.
-DEFAULT_TIMEOUT = 20.0
-#: Seconds a cached index page is used without asking the server again.
-DEFAULT_TTL = 600.0
 #: 2: file links carry PEP 658 metadata facts; entries remember a failed try.
 _CACHE_FORMAT = 2
 

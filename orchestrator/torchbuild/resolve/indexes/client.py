@@ -20,8 +20,10 @@ from ... import __version__
 from ..pipconfig import DEFAULT_INDEX_URL
 from .cache import CacheEntry, IndexCache
 from .model import (
+    ACCEPT,
     DEFAULT_FAILURE_TTL,
     DEFAULT_KNOWN_TIMEOUT,
+    DEFAULT_TIMEOUT,
     FileLink,
     Listing,
     Response,
@@ -38,17 +40,6 @@ if TYPE_CHECKING:
 
 
 log = logging.getLogger(__name__)
-
-ACCEPT = (
-    "application/vnd.pypi.simple.v1+json, "
-    "application/vnd.pypi.simple.v1+html; q=0.2, text/html; q=0.01"
-)
-JSON_TYPE = "application/vnd.pypi.simple.v1+json"
-#: Seconds one request may wait for the server before the index counts as unreachable.
-DEFAULT_TIMEOUT = 20.0
-#: Seconds a cached index page is used without asking the server again.
-DEFAULT_TTL = 600.0
-_CACHE_FORMAT = 1
 
 
 # -- the client --------------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import ssl
 import urllib.error
 import urllib.parse
@@ -13,8 +12,6 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from ..pipconfig import DEFAULT_INDEX_URL
-
-log = logging.getLogger(__name__)
 
 ACCEPT = (
     "application/vnd.pypi.simple.v1+json, "
@@ -30,7 +27,6 @@ DEFAULT_TTL = 600.0
 DEFAULT_KNOWN_TIMEOUT = 4.0
 #: Seconds a known source that failed to answer is not asked again (the failure is cached).
 DEFAULT_FAILURE_TTL = 600.0
-_CACHE_FORMAT = 1
 
 
 # -- what is asked and what comes back -------------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import html.parser
 import json
-import logging
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -19,21 +18,7 @@ from packaging.utils import (
 )
 
 from ..wheelvariants import VARIANTS_SUFFIX, VariantsError, parse_variant_wheel
-from .model import FileLink, Response
-
-log = logging.getLogger(__name__)
-
-ACCEPT = (
-    "application/vnd.pypi.simple.v1+json, "
-    "application/vnd.pypi.simple.v1+html; q=0.2, text/html; q=0.01"
-)
-JSON_TYPE = "application/vnd.pypi.simple.v1+json"
-#: Seconds one request may wait for the server before the index counts as unreachable.
-DEFAULT_TIMEOUT = 20.0
-#: Seconds a cached index page is used without asking the server again.
-DEFAULT_TTL = 600.0
-_CACHE_FORMAT = 1
-
+from .model import JSON_TYPE, FileLink, Response
 
 # -- parsing -----------------------------------------------------------------------------------
 
