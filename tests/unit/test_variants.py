@@ -240,3 +240,50 @@ def test_pairing() -> None:
     assert variants.pairing_problem(official, cu132, stable_abi=True) is None
     assert variants.pairing_problem(official, cu132, stable_abi=False) is not None
     assert variants.pairing_problem(Variant("cpu", family="pypi"), official, stable_abi=True)
+
+
+def test_minor_version_compatibility_on_a_desktop_driver() -> None:
+    # Driver 535 (CUDA 12.2) and an RTX 3090: PyTorch's cu126 and cu128 builds run on it, CUDA 13
+    # builds need driver 580.
+    need = variants.need_for(
+        profile(
+            cuda={
+                "driver": "535.183.01",
+                "driver_cuda": "12.2",
+                "gpus": [{"name": "RTX 3090", "compute_capability": "8.6"}],
+            }
+        )
+    )
+    assert need.driver == "535.183.01"
+    cu126 = Variant("cuda", "12.6", ("5.0", "6.0", "7.0", "7.5", "8.0", "8.6", "9.0"))
+    found, notes = variants.problems(cu126, need)
+    assert found == []
+    assert any("minor-version compatibility" in n for n in notes)
+    found, _ = variants.problems(Variant("cuda", "13.0", ("7.5", "8.0", "8.6")), need)
+    assert [p.code for p in found] == ["driver"]
+    # A build whose only code for the GPU is PTX from a newer toolkit cannot be JIT-compiled.
+    found, _ = variants.problems(Variant("cuda", "12.8", ("9.0",), ("8.0",)), need)
+    assert [p.code for p in found] == ["driver"]
+    assert "PTX" in found[0].text
+
+
+def test_minor_version_rule_by_driver_version_and_reported_cuda() -> None:
+    assert variants.driver_runs("12.8", driver="525.60.13", driver_cuda="12.0")
+    assert not variants.driver_runs("12.8", driver="520.61.05", driver_cuda="11.8")
+    assert variants.driver_runs("11.8", driver="450.80.02", driver_cuda="11.0")
+    assert not variants.driver_runs("13.0", driver="575.51.03", driver_cuda="12.9")
+    assert variants.driver_runs("13.2", driver="580.65.06", driver_cuda="13.0")
+    # Only the reported CUDA known: the major decides; 11.0 itself is not covered by the rule.
+    assert variants.driver_runs("12.9", driver=None, driver_cuda="12.2")
+    assert not variants.driver_runs("12.1", driver=None, driver_cuda="11.8")
+    assert variants.driver_runs("11.0", driver=None, driver_cuda="11.0")
+    assert not variants.driver_runs("11.1", driver=None, driver_cuda="11.0")
+    assert variants.driver_runs("12.4", driver=None, driver_cuda=None)
+
+
+def test_no_minor_version_compatibility_on_a_jetson() -> None:
+    # L4T's driver is not a desktop driver: a CUDA 12.8 build does not run on JetPack 6's 12.6.
+    need = variants.need_for(load_target("jetson-orin-jp6"))
+    assert need.driver is None
+    found, _ = variants.problems(Variant("cuda", "12.8", ("8.7",), platform="tegra"), need)
+    assert [p.code for p in found] == ["driver"]

@@ -167,7 +167,13 @@ def test_driver_bounds():
     need = Need("cuda", driver_cuda="12.8", capabilities=("8.6",), platform="x86_64", why="t")
     _, ok, _ = judge(_props("cu128"), Variant("unknown"), need)
     assert ok == []
-    _, found, _ = judge(_props("cu129"), Variant("unknown"), need)
+    # A newer minor of the same major runs through CUDA minor-version compatibility ...
+    _, found, notes = judge(_props("cu129"), Variant("unknown"), need)
+    assert found == []
+    assert any("minor-version compatibility" in n for n in notes)
+    # ... a newer major does not.
+    older = Need("cuda", driver_cuda="11.8", capabilities=("8.6",), platform="x86_64", why="t")
+    _, found, _ = judge(_props("cu126"), Variant("unknown"), older)
     assert [p.code for p in found] == ["driver"]
     upper = (
         *_props("cu126"),

@@ -20,7 +20,7 @@ from packaging.version import InvalidVersion, Version
 from .. import resources
 from ..errors import RecipeError
 from .indexes.model import Source
-from .variants import need_for
+from .variants import driver_runs, need_for
 
 if TYPE_CHECKING:
     from ..target import Target
@@ -170,29 +170,6 @@ def _mm(cuda: str) -> Version:
     return Version(".".join(cuda.split(".")[:2]))
 
 
-def _driver_runs(index_cuda: str, driver: Version | None, driver_cuda: str | None,
-                 catalogue: Catalogue) -> bool:  # fmt: skip
-    """Whether a server (non-Tegra) driver runs a build made with ``index_cuda``.
-
-    Minor-version compatibility: a build of CUDA major M runs on any driver from M's minimum
-    on, whatever its minor. Without the driver's version, the CUDA it reports decides: any
-    build of the same or an older major runs.
-    """
-    major = index_cuda.split(".", maxsplit=1)[0]
-    if driver is not None:
-        floor = catalogue.minor_version_driver.get(major) or catalogue.driver_minimum.get(
-            index_cuda
-        )
-        wanted = _version(floor)
-        return wanted is None or driver >= wanted
-    if driver_cuda:
-        have = _mm(driver_cuda)
-        if major in catalogue.minor_version_driver:
-            return int(major) <= have.major
-        return _mm(index_cuda) <= have
-    return True  # nothing known about the driver: ask, and let the fit rule judge the wheels
-
-
 def _jetpack_major(target: Target) -> str | None:
     if target.jetson is None:
         return None
@@ -245,13 +222,15 @@ def fitting_indexes(
         ]
         return _newest_first(chosen)
     machine_gpu = _ARCH_GPU[target.arch]
-    driver = _version(target.cuda.driver if target.cuda else None)
     chosen = [
         i
         for i in cudas
         if i.jetpack is None
         and (i.gpu or machine_gpu) == machine_gpu
-        and (need.exact_cuda or _driver_runs(i.cuda or "0", driver, need.driver_cuda, catalogue))
+        and (
+            need.exact_cuda
+            or driver_runs(i.cuda or "0", driver=need.driver, driver_cuda=need.driver_cuda)
+        )
     ]
     return _newest_first(chosen)
 

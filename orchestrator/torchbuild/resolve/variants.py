@@ -34,7 +34,9 @@ __all__ = [
     "Problem",
     "Variant",
     "check_cuda_option",
+    "covers_by_sass",
     "describe_need",
+    "driver_runs",
     "explain",
     "installed_variant",
     "known_cuda_versions",
@@ -300,6 +302,8 @@ class Need:
     kind: str  # "cpu" or "cuda"
     #: The newest CUDA the target's driver runs; None = unknown (not checked).
     driver_cuda: str | None = None
+    #: The driver's own version (desktop and server drivers; None on Jetson or unknown).
+    driver: str | None = None
     #: ``--cuda X.Y``: only this CUDA.
     exact_cuda: str | None = None
     #: The CUDA toolkit installed on the target (what a local build would use).
@@ -314,6 +318,42 @@ class Need:
     @property
     def who(self) -> str:
         return "this Jetson" if self.jetson else "this machine"
+
+
+def _parse(text: str | None) -> Version | None:
+    try:
+        return Version(text) if text else None
+    except InvalidVersion:
+        return None
+
+
+def driver_runs(cuda: str, *, driver: str | None, driver_cuda: str | None) -> bool:
+    """Whether a desktop or server driver runs a build made with CUDA ``cuda``.
+
+    CUDA minor-version compatibility: from CUDA 11.1 on, a build of major M runs on any driver
+    at or above M's minimum (recipes/cuda.toml ``minor_version_driver``), even when the driver
+    reports an older minor. Without the driver's version, the CUDA it reports decides: any build
+    of the same or an older major runs. Nothing known about the driver: it runs (not checked).
+    Jetson drivers come with L4T and are not judged by this rule.
+    """
+    table: Mapping[str, Any] = resources.table("cuda")
+    major = cuda.split(".", maxsplit=1)[0]
+    have = _parse(driver)
+    if have is not None:
+        floor = table["minor_version_driver"].get(major) or table["driver_minimum"].get(_mm(cuda))
+        wanted = _parse(floor)
+        return wanted is None or have >= wanted
+    reported = _parse(_mm(driver_cuda)) if driver_cuda else None
+    if reported is None:
+        return True
+    if _v(_mm(cuda)) <= reported:
+        return True
+    # A newer minor runs when every driver that reports this CUDA meets the major's floor.
+    floor = _parse(table["minor_version_driver"].get(major))
+    oldest = _parse(table["driver_minimum"].get(_mm(driver_cuda or "")))
+    if floor is None or oldest is None:
+        return False
+    return reported.major == int(major) and oldest >= floor
 
 
 def known_cuda_versions() -> tuple[str, ...]:
@@ -378,6 +418,7 @@ def need_for(target: Target, cuda: str = "auto", facts: Facts | None = None) -> 
     base = Need(
         kind="cpu",
         driver_cuda=driver_cuda,
+        driver=None if l4t is not None or target.cuda is None else target.cuda.driver,
         toolkit=toolkit,
         capabilities=tuple(dict.fromkeys(capabilities)),
         platform=platform,
@@ -437,6 +478,13 @@ def covers(variant: Variant, capability: str, *, tegra: bool) -> bool | None:
     return any(_arch_parts(p)[:2] <= want[:2] for p in variant.ptx)
 
 
+def covers_by_sass(variant: Variant, capability: str) -> bool | None:
+    """Whether the build has machine code (not only PTX) for ``capability`` on a discrete GPU."""
+    if variant.sass is None:
+        return None
+    return covers(replace(variant, ptx=()), capability, tegra=False)
+
+
 def problems(variant: Variant, need: Need) -> tuple[list[Problem], list[str]]:
     """Why ``variant`` does not work for ``need`` (empty when it does), plus notes."""
     found: list[Problem] = []
@@ -463,8 +511,27 @@ def problems(variant: Variant, need: Need) -> tuple[list[Problem], list[str]]:
         return found, notes
     if need.exact_cuda and variant.cuda and _mm(variant.cuda) != _mm(need.exact_cuda):
         found.append(Problem("cuda-exact", f"--cuda asks for CUDA {need.exact_cuda}"))
-    if need.driver_cuda and variant.cuda and _v(variant.cuda) > _v(_mm(need.driver_cuda)):
-        found.append(Problem("driver", f"{need.who}'s driver supports CUDA {need.driver_cuda}"))
+    tegra = need.platform == "tegra" or need.jetson
+    if need.driver_cuda and variant.cuda and _v(_mm(variant.cuda)) > _v(_mm(need.driver_cuda)):
+        if tegra or not driver_runs(variant.cuda, driver=need.driver, driver_cuda=need.driver_cuda):
+            found.append(Problem("driver", f"{need.who}'s driver supports CUDA {need.driver_cuda}"))
+        else:
+            jit = [c for c in need.capabilities if covers_by_sass(variant, c) is False]
+            if jit:
+                # PTX made by a newer toolkit cannot be compiled by an older driver's JIT.
+                found.append(
+                    Problem(
+                        "driver",
+                        f"its code for {', '.join(sm(c) for c in jit)} is PTX from CUDA "
+                        f"{_mm(variant.cuda)}, which {need.who}'s driver (CUDA "
+                        f"{need.driver_cuda}) cannot compile",
+                    )
+                )
+            else:
+                notes.append(
+                    f"its CUDA {_mm(variant.cuda)} runs on {need.who}'s driver (CUDA "
+                    f"{need.driver_cuda}) through CUDA minor-version compatibility"
+                )
     if need.platform == "tegra" and variant.platform in ("sbsa", "x86_64"):
         found.append(
             Problem(
@@ -474,7 +541,6 @@ def problems(variant: Variant, need: Need) -> tuple[list[Problem], list[str]]:
         )
     elif need.platform == "sbsa" and variant.platform == "tegra":
         found.append(Problem("platform", "it is a Tegra build and this target uses SBSA CUDA"))
-    tegra = need.platform == "tegra" or need.jetson
     missing = [c for c in need.capabilities if covers(variant, c, tegra=tegra) is False]
     if missing:
         found.append(
