@@ -63,6 +63,10 @@ class FileLink:
     yanked: bool = False
     sha256: str | None = None
     size: int | None = None
+    #: PEP 658/714: the index serves the wheel's METADATA at ``<url>.metadata``.
+    core_metadata: bool = False
+    #: ...with this sha256, when the index gives one.
+    core_metadata_sha256: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -72,6 +76,8 @@ class FileLink:
             "yanked": self.yanked,
             "sha256": self.sha256,
             "size": self.size,
+            "core_metadata": self.core_metadata,
+            "core_metadata_sha256": self.core_metadata_sha256,
         }
 
     @classmethod
@@ -83,6 +89,8 @@ class FileLink:
             yanked=bool(data.get("yanked")),
             sha256=data.get("sha256"),
             size=data.get("size"),
+            core_metadata=bool(data.get("core_metadata")),
+            core_metadata_sha256=data.get("core_metadata_sha256"),
         )
 
 

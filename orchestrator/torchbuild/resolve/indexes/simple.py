@@ -45,6 +45,18 @@ def _hash_from_fragment(url: str) -> tuple[str, str | None]:
     return base, None
 
 
+def _announced(value: object) -> tuple[bool, str | None]:
+    """PEP 714's ``core-metadata`` (or PEP 658's older name): true, or hashes / ``sha256=...``."""
+    if isinstance(value, dict):
+        found = value.get("sha256")
+        return True, found if isinstance(found, str) else None
+    if isinstance(value, str):
+        if value.startswith("sha256="):
+            return True, value[len("sha256=") :]
+        return value.lower() == "true" or "=" in value, None
+    return value is True, None
+
+
 def parse_json(body: bytes, base_url: str) -> tuple[FileLink, ...]:
     """A PEP 691 project page."""
     data = json.loads(body.decode("utf-8"))
@@ -54,6 +66,9 @@ def parse_json(body: bytes, base_url: str) -> tuple[FileLink, ...]:
         url, fragment_hash = _hash_from_fragment(url)
         hashes = entry.get("hashes") or {}
         size = entry.get("size")
+        metadata, metadata_sha256 = _announced(
+            entry.get("core-metadata", entry.get("dist-info-metadata"))
+        )
         out.append(
             FileLink(
                 filename=entry["filename"],
@@ -62,6 +77,8 @@ def parse_json(body: bytes, base_url: str) -> tuple[FileLink, ...]:
                 yanked=bool(entry.get("yanked")),
                 sha256=hashes.get("sha256") or fragment_hash,
                 size=size if isinstance(size, int) else None,
+                core_metadata=metadata,
+                core_metadata_sha256=metadata_sha256,
             )
         )
     return tuple(out)
@@ -94,6 +111,9 @@ def parse_html(body: bytes, base_url: str) -> tuple[FileLink, ...]:
         filename = urllib.parse.unquote(url.rsplit("/", 1)[-1])
         if not filename:
             continue
+        announced = attrs.get("data-core-metadata", attrs.get("data-dist-info-metadata"))
+        has_attr = "data-core-metadata" in attrs or "data-dist-info-metadata" in attrs
+        metadata, metadata_sha256 = _announced(announced) if announced else (has_attr, None)
         out.append(
             FileLink(
                 filename=filename,
@@ -101,6 +121,8 @@ def parse_html(body: bytes, base_url: str) -> tuple[FileLink, ...]:
                 requires_python=attrs.get("data-requires-python") or None,
                 yanked="data-yanked" in attrs,
                 sha256=sha256,
+                core_metadata=metadata,
+                core_metadata_sha256=metadata_sha256,
             )
         )
     return tuple(out)
