@@ -1,7 +1,8 @@
 """How long `torchbuild plan torch torchvision torchaudio` takes against real PyPI, cold and warm.
 
-Cold: an empty index cache, so the three PEP 691 pages are fetched (concurrently). Warm: the
-same cache a minute later, inside its freshness window, so no request leaves the machine.
+Cold: empty index and METADATA caches, so the three PEP 691 pages are fetched (concurrently) and
+the companions' METADATA read (range requests). Warm: the same caches a moment later, inside
+their freshness window, so no request leaves the machine.
 
     .venv/bin/python tests/bench/bench_plan.py [--runs N] [--target NAME|FILE]
 
@@ -33,6 +34,7 @@ def fmt(samples: list[float]) -> str:
 def in_process(target_spec: str, runs: int) -> tuple[list[float], list[float], list[str]]:
     from torchbuild.resolve.indexes import IndexCache, IndexClient, Source
     from torchbuild.resolve.matrix import parse_request
+    from torchbuild.resolve.metadata import MetadataCache, MetadataReader
     from torchbuild.resolve.pipconfig import DEFAULT_INDEX_URL
     from torchbuild.resolve.plan import make_plan
     from torchbuild.target import load_target
@@ -45,12 +47,26 @@ def in_process(target_spec: str, runs: int) -> tuple[list[float], list[float], l
     rows: list[str] = []
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as tmp:
-            cache = IndexCache(Path(tmp))
+            cache = IndexCache(Path(tmp) / "index")
+            meta = MetadataCache(Path(tmp) / "metadata")
+            cert = os.environ.get("PIP_CERT")
             start = time.perf_counter()
-            plan = make_plan(target, requests, sources=sources, client=IndexClient(cache=cache))
+            plan = make_plan(
+                target,
+                requests,
+                sources=sources,
+                client=IndexClient(cache=cache),
+                metadata=MetadataReader(cache=meta, cert=cert),
+            )
             cold.append(time.perf_counter() - start)
             start = time.perf_counter()
-            make_plan(target, requests, sources=sources, client=IndexClient(cache=cache))
+            make_plan(
+                target,
+                requests,
+                sources=sources,
+                client=IndexClient(cache=cache),
+                metadata=MetadataReader(cache=meta, cert=cert),
+            )
             warm.append(time.perf_counter() - start)
             rows = [f"{d.name} {d.version} {d.action}" for d in plan.decisions]
     return cold, warm, rows

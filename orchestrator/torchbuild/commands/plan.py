@@ -12,8 +12,10 @@ from rich.table import Table
 from .. import ui
 from ..detect.torch import probe_installed_torch
 from ..errors import InputError
+from ..resolve.choice import PREFER, parse_prefer
 from ..resolve.indexes import Source, client_for, configured_sources
 from ..resolve.matrix import parse_request
+from ..resolve.metadata import reader_for
 from ..resolve.pipconfig import DEFAULT_INDEX_URL, PipConfig, read_pip_config
 from ..resolve.plan import make_plan, plan_json, source_summaries
 from ..resolve.tags import tag_set
@@ -26,7 +28,14 @@ if TYPE_CHECKING:
     from ..settings import Settings
     from ..target import Target
 
-__all__ = ["index_options", "looked_in_table", "plan", "plan_for", "where_pip_looks"]
+__all__ = [
+    "index_options",
+    "looked_in_table",
+    "plan",
+    "plan_for",
+    "prefer_option",
+    "where_pip_looks",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -68,6 +77,18 @@ def index_options(func: F) -> F:
     ):
         func = option(func)
     return func
+
+
+def prefer_option(func: F) -> F:
+    """--prefer prebuilt|newest|build: shared with wheel."""
+    return click.option(
+        "--prefer",
+        type=click.Choice(PREFER),
+        default="prebuilt",
+        show_default=True,
+        help="prebuilt: the newest set that needs no build; newest: the newest set, building "
+        "what has no wheel; build: build everything asked.",
+    )(func)
 
 
 def where_pip_looks(
@@ -115,6 +136,8 @@ def plan_for(
     cuda: str,
     ignore_matrix: bool,
     user_sources: dict[str, str],
+    prefer: str = "prebuilt",
+    recipe_dirs: tuple[Path, ...] = (),
 ) -> Plan:
     """The plan for ``requests`` on ``target`` (the installed torch probed when torch is not
     asked for), with its warnings shown: shared by `plan` and `wheel`."""
@@ -130,6 +153,9 @@ def plan_for(
         ignore_matrix=ignore_matrix,
         installed=installed,
         user_sources=user_sources,
+        metadata=reader_for(settings, pip.cert),
+        prefer=parse_prefer(prefer),
+        recipe_dirs=recipe_dirs,
     )
     for warning in result.warnings:
         ui.warn(warning)
@@ -182,6 +208,10 @@ def _render(result: Plan) -> None:
         rows.append(("why", escape(d.reason)))
         rows.extend(("note", f"[dim]{escape(note)}[/]") for note in d.notes)
         ui.console.print(ui.labelled(rows))
+    for note in result.choice_notes:
+        ui.console.print(f"[dim]{escape(note)}[/]")
+    if result.newer is not None:
+        ui.console.print(f"[yellow]newer:[/] {escape(result.newer.line())}")
     if result.installed is not None and result.resolution.torch_role == "installed":
         kind = f"CUDA {result.installed.cuda}" if result.installed.cuda else "CPU"
         ui.console.print(
@@ -208,6 +238,7 @@ def _render(result: Plan) -> None:
     metavar="PKG=PATH",
     help="Build PKG from this directory or tarball instead of the upstream release.",
 )
+@prefer_option
 def plan(
     packages: tuple[str, ...],
     target_spec: str | None,
@@ -219,12 +250,14 @@ def plan(
     offline: bool,
     ignore_matrix: bool,
     user_sources: tuple[str, ...],
+    prefer: str,
 ) -> None:
     """Decide per package: cached, prebuilt (which file, from where) or build, and why.
 
-    Versions left open are resolved to the newest set that goes together and supports the
-    target; `torch==2.6.0 torchvision` completes the set. Wheels are looked for where pip would
-    look (pip's configuration), plus the local wheelhouse.
+    Versions left open are resolved to the newest set that goes together (torchvision and
+    torchaudio with the torch their wheels' METADATA names) and supports the target, prebuilt
+    first (--prefer); `torch==2.6.0 torchvision` completes the set. Wheels are looked for where
+    pip would look (pip's configuration), plus the local wheelhouse.
     """
     requests = [parse_request(p) for p in packages]
     settings, target, pip, sources = where_pip_looks(
@@ -239,6 +272,7 @@ def plan(
         cuda=cuda,
         ignore_matrix=ignore_matrix,
         user_sources=_user_sources(user_sources),
+        prefer=prefer,
     )
     for row in source_summaries(result):
         if row["status"] == "error":

@@ -23,7 +23,7 @@ from ..resolve.variants import need_for
 from ..target import Libc, Target
 from ..venvs import find_installer, interpreter_facts
 from ._common import json_option, terminate_as_interrupt
-from .plan import index_options, plan_for, where_pip_looks
+from .plan import index_options, plan_for, prefer_option, where_pip_looks
 
 if TYPE_CHECKING:
     from ..resolve.indexes import Source
@@ -220,6 +220,7 @@ class TargetsFailedError(TorchbuildError):
 @click.option(
     "--no-deps", is_flag=True, help="Do not add the set's dependencies to the wheelhouse."
 )
+@prefer_option
 @click.pass_context
 def wheel(
     ctx: click.Context,
@@ -244,6 +245,7 @@ def wheel(
     distcc_hosts: str | None,
     installer: str,
     no_deps: bool,
+    prefer: str,
 ) -> None:
     """Fetch every fitting prebuilt wheel and build the rest, into the wheelhouse.
 
@@ -273,6 +275,7 @@ def wheel(
         "wheelhouse": wheelhouse,
         "cuda": cuda,
         "ignore_matrix": ignore_matrix,
+        "prefer": prefer,
         "index": (index_url, extra_index_url, find_links, offline),
         "build": {
             "jobs": jobs,
@@ -384,6 +387,7 @@ def _prepare(
     wheelhouse: Path | None,
     cuda: str,
     ignore_matrix: bool,
+    prefer: str,
     index: tuple[str | None, tuple[str, ...], tuple[str, ...], bool],
     build: dict[str, Any],
 ) -> _Job:
@@ -423,6 +427,8 @@ def _prepare(
             cuda=cuda,
             ignore_matrix=ignore_matrix,
             user_sources={k: v.location for k, v in given.items()},
+            prefer=prefer,
+            recipe_dirs=build["recipe_dirs"],
         )
     # A preset or profile names no interpreter on this machine: its prebuilt wheels are still
     # fetched (dependencies resolved for its tags); its builds are cross-compiled against
