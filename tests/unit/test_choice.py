@@ -16,9 +16,11 @@ from packaging.version import Version
 from data.pypi.replay import PYPI, Replay, client, profile, reader
 from torchbuild.errors import ResolveError
 from torchbuild.resolve import matrix as matrix_mod
+from torchbuild.resolve.indexes import Source
 from torchbuild.resolve.matrix import parse_request
-from torchbuild.resolve.plan import Decision, Plan, make_plan
+from torchbuild.resolve.plan import Decision, Plan, make_plan, plan_json
 from torchbuild.target import Target, load_target
+from wheelfactory import make_wheel
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -33,10 +35,10 @@ def replay() -> Replay:
 
 def plan(tmp_path: Path, replay: Replay, target: Target, *packages: str, **kw: Any) -> Plan:
     kw.setdefault("metadata", reader(tmp_path, replay))
+    kw.setdefault("sources", [PYPI])
     return make_plan(
         target,
         [parse_request(p) for p in packages or PACKAGES],
-        sources=[PYPI],
         client=client(tmp_path, replay),
         **kw,
     )
@@ -191,3 +193,48 @@ def test_a_pinned_release_no_recipe_builds_is_refused(tmp_path: Path, replay: Re
     with pytest.raises(ResolveError, match=r"no torch recipe series covers 2\.15\.0") as info:
         plan(tmp_path, replay, load_target("rpi-bookworm-armv7l"), "torch==2.15.0")
     assert "--recipe-dir" in info.value.hint
+
+
+@pytest.mark.parametrize(
+    ("built_against", "action"),
+    [("2.14.1+cu126.sm87", "cached"), ("2.14.1+cu126.sm72", "build")],
+)
+def test_a_wheel_built_against_another_torch_build_is_not_reused(
+    tmp_path: Path, replay: Replay, built_against: str, action: str
+) -> None:
+    # Two torchbuild builds of torch 2.14.1 differ in their local label; a torchvision built
+    # against the sm72 one says so in its METADATA and cannot sit on the sm87 one.
+    house = tmp_path / "wheelhouse" / "simple"
+    tag = "cp310-cp310-linux_aarch64"
+    make_wheel(house / "torch", "torch", "2.14.1+cu126.sm87", tag=tag)
+    make_wheel(
+        house / "torchvision",
+        "torchvision",
+        "0.29.2+cu126.sm87",
+        tag=tag,
+        requires_dist=[f"torch=={built_against}"],
+    )
+    sources = [PYPI, Source("wheelhouse", str(tmp_path / "wheelhouse"), "test")]
+    result = plan(
+        tmp_path, replay, load_target("jetson-orin-jp6"), "torch", "torchvision", sources=sources
+    )
+    got = rows(result)
+    assert got["torch"].action == "cached"
+    assert got["torchvision"].action == action
+    if action == "build":
+        assert (
+            f"its METADATA requires torch=={built_against}, and this torch is 2.14.1+cu126.sm87"
+            in got["torchvision"].reason
+        )
+
+
+def test_plan_json_says_how_the_set_was_chosen(tmp_path: Path, replay: Replay) -> None:
+    data = plan_json(plan(tmp_path, replay, load_target("jetson-thor-jp7")))
+    assert data["prefer"] == "prebuilt"
+    assert data["newer"]["builds"] == ["torchvision", "torchaudio"]
+    assert data["newer"]["versions"] == {
+        "torch": "2.14.1",
+        "torchvision": "0.29.2",
+        "torchaudio": "2.11.1",
+    }
+    assert data["choice_notes"][0].endswith("not chosen")

@@ -433,7 +433,7 @@ def _decide(
             judged.append(c if clause is None else _with_pairing(c, clause))
         candidates = judged
         if pairing is not None and torch_wheel is not None:
-            candidates = [_metadata_pairing(c, pairing, torch_wheel) for c in candidates]
+            candidates = _pair_by_metadata(candidates, pairing, torch_wheel)
     paired = ""
     if pin is not None and torch_version is not None:
         paired = f"; it goes with torch {torch_version}: {pin.text}"
@@ -515,6 +515,24 @@ def _build_decision(
     return Decision(
         project, version, "build", reason, None, planned, source, recipe, tuple(notes), role
     )
+
+
+def _pair_by_metadata(
+    candidates: Sequence[Candidate], pairing: Pairing, torch_wheel: Version
+) -> list[Candidate]:
+    """Fitting wheels checked against their own METADATA, in the order they would be taken
+    (the wheelhouse's, then pip's order), until one passes: the rest are never read."""
+    order = sorted(
+        (i for i, c in enumerate(candidates) if c.fits),
+        key=lambda i: (candidates[i].source.kind == "wheelhouse", _pip_key(candidates[i])),
+        reverse=True,
+    )
+    out = list(candidates)
+    for i in order:
+        out[i] = _metadata_pairing(candidates[i], pairing, torch_wheel)
+        if out[i].fits:
+            break
+    return out
 
 
 def _metadata_pairing(c: Candidate, pairing: Pairing, torch_wheel: Version) -> Candidate:
