@@ -262,3 +262,25 @@ def test_local_wheels_are_read_on_disk(wheels: Path, tmp_path: Path) -> None:
     assert broken.metadata is None
     assert broken.why is not None
     assert "not a readable wheel" in broken.why
+
+
+def test_a_network_that_is_down_costs_one_try(tmp_path: Path) -> None:
+    calls: list[str] = []
+
+    def refused(url: str, headers: object, limit: int, timeout: float) -> object:
+        calls.append(url)
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    reader = MetadataReader(cache=MetadataCache(tmp_path), fetch=refused)  # type: ignore[arg-type]
+    first = reader.read(FileLink("a-1-py3-none-any.whl", "http://127.0.0.1:9/a-1-py3-none-any.whl"))
+    second = reader.read(
+        FileLink("b-1-py3-none-any.whl", "http://127.0.0.1:9/b-1-py3-none-any.whl")
+    )
+    assert first.metadata is None
+    assert first.why is not None
+    assert "Connection refused" in first.why
+    assert second.why is not None
+    assert second.why.startswith("not asked: ")
+    assert len(calls) == 1
+    # Nothing about an unreachable server is cached: the next plan tries again.
+    assert list(tmp_path.iterdir()) == []

@@ -243,6 +243,8 @@ class MetadataReader:
         self.requests = 0
         self.bytes_read = 0
         self._memo: dict[tuple[str, str | None], Lookup] = {}
+        #: The first failure to reach a server at all: later reads do not wait for it again.
+        self._unreachable: str | None = None
 
     def read(self, link: FileLink) -> Lookup:
         """``link``'s METADATA; never raises for a wheel that cannot be read."""
@@ -262,6 +264,8 @@ class MetadataReader:
             return cached
         if self.offline:
             return Lookup(None, "offline, and its METADATA is not in the cache")
+        if self._unreachable is not None:
+            return Lookup(None, f"not asked: {self._unreachable}")
         try:
             found = Lookup(parse_metadata(*self._raw(link)))
         except _UnavailableError as exc:
@@ -269,7 +273,10 @@ class MetadataReader:
             if not exc.stable:
                 return found
         except (OSError, ValueError) as exc:  # URLError, timeouts, refused, TLS
-            return Lookup(None, f"{link.url}: {exc}")
+            # One plan asks for several wheels' METADATA; a network that is down must cost one
+            # timeout, not one per wheel (the table answers instead).
+            self._unreachable = f"{link.url}: {exc}"
+            return Lookup(None, self._unreachable)
         if self.cache is not None:
             self.cache.put(link.url, link.sha256, found)
         return found
