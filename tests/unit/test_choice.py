@@ -238,3 +238,21 @@ def test_plan_json_says_how_the_set_was_chosen(tmp_path: Path, replay: Replay) -
         "torchaudio": "2.11.1",
     }
     assert data["choice_notes"][0].endswith("not chosen")
+
+
+def test_a_users_recipe_series_makes_the_newest_release_buildable(
+    tmp_path: Path, replay: Replay
+) -> None:
+    layer = tmp_path / "my-recipes"
+    layer.mkdir()
+    (layer / "torch.toml").write_text(
+        '[recipe]\nformat = 1\npackage = "torch"\n\n'
+        '[[series]]\nname = "2.15"\nversions = ">=2.15,<2.16"\n'
+        'command = ["python", "-m", "build", "--wheel", "--no-isolation"]\n'
+    )
+    target = load_target("rpi-bookworm-armv7l")
+    result = plan(tmp_path, replay, target, "torch", recipe_dirs=[layer])
+    assert versions(result) == [("torch", "2.15.0", "build")]
+    assert result.choice_notes == (
+        "no set of these packages can be had entirely prebuilt for this target",
+    )

@@ -248,8 +248,8 @@ def choose(
     if newest is None:
         raise ResolveError(
             notes[0].replace(": not chosen", "") if notes else "no set of versions can be planned",
-            hint="ask for an older release, or add a recipe series for it with --recipe-dir "
-            "or TORCHBUILD_RECIPE_PATH",
+            hint="ask for an older release, or add a recipe series for it in a recipe directory "
+            "(TORCHBUILD_RECIPE_PATH, or wheel --recipe-dir)",
         )
     res, decisions = newest
     if prefer != "prebuilt" or all(_prebuilt(d) for d in decisions):
