@@ -711,18 +711,14 @@ def make_plan(
             force_build=prefer == "build" and project in asked,
         )
 
-    def gap(project: str, version: Version) -> str | None:
-        if (user_sources or {}).get(project) is not None:
-            return None  # the user's own tree: its recipe is checked when it is built
-        return choice_mod.recipe_gap(project, version, recipe_dirs)
-
     chosen = choice_mod.choose(
         sets,
         decide,
         pairing.pin,
         prefer=prefer,
         torch_planned=torch_planned,
-        gap=gap,
+        # A tree the user gives builds with the same recipes: the same coverage applies.
+        gap=lambda project, version: choice_mod.recipe_gap(project, version, recipe_dirs),
         cost=lambda ds: choice_mod.build_cost(ds, target, recipe_dirs),
     )
     resolution = chosen.resolution
