@@ -12,11 +12,13 @@ import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 from .errors import NetworkError, SourceError
 
-__all__ = ["download", "fetch_to"]
+__all__ = ["Bounded", "download", "fetch_to", "get_bounded"]
 
 CHUNK = 1 << 20
 
@@ -78,3 +80,51 @@ def download(
         )
     shutil.move(str(part), str(dest))
     return got
+
+
+# -- bounded reads: a part of a remote file, never more than asked for ---------------------------
+
+
+@dataclass(frozen=True)
+class Bounded:
+    """The answer to :func:`get_bounded`: at most ``limit`` bytes of the body."""
+
+    status: int
+    headers: Mapping[str, str]  # lower-case names
+    body: bytes
+    #: The server sent more than ``limit`` bytes (it ignored a Range header); reading stopped.
+    truncated: bool
+
+
+def get_bounded(
+    url: str,
+    headers: Mapping[str, str],
+    *,
+    limit: int,
+    timeout: float,
+    cert: str | None = None,
+) -> Bounded:
+    """GET ``url`` and read at most ``limit`` bytes of the body, then hang up.
+
+    Made for range requests: a server that ignores ``Range`` answers 200 with the whole file,
+    and a 500 MB wheel must not be downloaded to learn that. Proxies come from the environment,
+    certificates from ``cert`` or the system. Errors without an HTTP answer propagate as
+    ``OSError``/``URLError``.
+    """
+    context = ssl.create_default_context(cafile=cert if cert and Path(cert).is_file() else None)
+    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
+    request = urllib.request.Request(  # noqa: S310 - http(s) only, checked by the callers
+        url, headers={"User-Agent": "torchbuild", **headers}
+    )
+    try:
+        with opener.open(request, timeout=timeout) as reply:
+            body = reply.read(limit + 1)
+            return Bounded(
+                reply.status,
+                {k.lower(): v for k, v in reply.headers.items()},
+                body[:limit],
+                len(body) > limit,
+            )
+    except urllib.error.HTTPError as exc:
+        found = {k.lower(): v for k, v in exc.headers.items()} if exc.headers else {}
+        return Bounded(exc.code, found, b"", truncated=False)

@@ -1,7 +1,8 @@
 """How long `torchbuild plan torch torchvision torchaudio` takes, cold and warm.
 
-Cold: an empty index cache, so every project page is fetched (concurrently). Warm: the same
-cache a moment later, inside its freshness window, so no request leaves the machine.
+Cold: empty index and METADATA caches, so every project page is fetched (concurrently) and the
+companions' METADATA read (PEP 658 files or range requests). Warm: the same caches a moment
+later, inside their freshness window, so no request leaves the machine.
 
     .venv/bin/python tests/bench/bench_plan.py [--runs N] [--target NAME|FILE ...]
     .venv/bin/python tests/bench/bench_plan.py --against pypi [--target NAME]
@@ -94,6 +95,7 @@ def in_process(
 ) -> tuple[list[float], list[float], list[str], int]:
     from torchbuild.resolve.indexes import IndexCache, IndexClient, Source, configured_sources
     from torchbuild.resolve.matrix import parse_request
+    from torchbuild.resolve.metadata import MetadataCache, MetadataReader
     from torchbuild.resolve.pipconfig import DEFAULT_INDEX_URL, PipConfig
     from torchbuild.resolve.plan import make_plan
     from torchbuild.settings import load_settings
@@ -117,11 +119,25 @@ def in_process(
                 sources = configured_sources(settings, PipConfig(), target)
             asked = sum(1 for s in sources if s.kind == "index")
             cache = IndexCache(Path(tmp) / "index")
+            meta = MetadataCache(Path(tmp) / "metadata")
+            cert = os.environ.get("PIP_CERT")
             start = time.perf_counter()
-            plan = make_plan(target, requests, sources=sources, client=IndexClient(cache=cache))
+            plan = make_plan(
+                target,
+                requests,
+                sources=sources,
+                client=IndexClient(cache=cache),
+                metadata=MetadataReader(cache=meta, cert=cert),
+            )
             cold.append(time.perf_counter() - start)
             start = time.perf_counter()
-            make_plan(target, requests, sources=sources, client=IndexClient(cache=cache))
+            make_plan(
+                target,
+                requests,
+                sources=sources,
+                client=IndexClient(cache=cache),
+                metadata=MetadataReader(cache=meta, cert=cert),
+            )
             warm.append(time.perf_counter() - start)
             rows = [f"{d.name} {d.version} {d.action}" for d in plan.decisions]
     return cold, warm, rows, asked

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from packaging.version import Version
 
-from data.pypi.replay import PROJECTS, PYPI, Replay, client, gpu, profile
+from data.pypi.replay import PROJECTS, PYPI, Replay, client, gpu, profile, reader
 from torchbuild.detect.torch import InstalledTorch
 from torchbuild.doctor.diagnose import Report, diagnose, report_json
 from torchbuild.errors import EXIT_FINDINGS
@@ -41,7 +41,7 @@ def test_x86_64_without_gpu_is_fine(pypi: IndexClient) -> None:
     assert [(o.name, str(o.version), o.works) for o in report.outcomes] == [
         ("torch", "2.15.0", True),
         ("torchvision", "0.29.2", True),
-        ("torchaudio", "2.11.0", True),
+        ("torchaudio", "2.11.1", True),
     ]
 
 
@@ -95,15 +95,23 @@ def test_python_too_new(pypi: IndexClient) -> None:
     assert "supports Python up to 3.15" in report.findings[0].evidence
 
 
-def test_python_3_15_lacks_torchaudio_wheels(pypi: IndexClient) -> None:
-    report = run(profile(python="3.15"), pypi)
-    assert codes(report) == ["no-wheel"]
-    assert (
-        report.findings[0].what
-        == "pip finds no torchaudio wheel for cp315 on manylinux_2_35_x86_64"
+def test_python_3_15_gets_torchaudio_2_11_1(tmp_path: Path) -> None:
+    # torchaudio 2.11.0 has no cp315 wheel, but 2.11.1 is a py3-none wheel whose METADATA says
+    # torch>=2.11: pip installs it next to torch 2.15.0, and it works.
+    replay = Replay(metadata=True)
+    meta = reader(tmp_path, replay)
+    report = run(profile(python="3.15"), client(tmp_path, replay), metadata=meta)
+    assert report.ok
+    assert codes(report) == []
+    assert [(o.name, str(o.version), o.works) for o in report.outcomes] == [
+        ("torch", "2.15.0", True),
+        ("torchvision", "0.29.2", True),
+        ("torchaudio", "2.11.1", True),
+    ]
+    assert any(
+        u.endswith("torchaudio-2.11.1-py3-none-manylinux_2_28_x86_64.whl.metadata")
+        for u in replay.metadata_calls
     )
-    works = {o.name: o.works for o in report.outcomes}
-    assert works == {"torch": True, "torchvision": True, "torchaudio": False}
 
 
 def test_orin_jp6_gets_an_sbsa_build_that_cannot_work(pypi: IndexClient) -> None:
@@ -120,7 +128,8 @@ def test_orin_jp6_gets_an_sbsa_build_that_cannot_work(pypi: IndexClient) -> None
 
 def test_thor_driver_and_the_newest_release_that_fits(pypi: IndexClient) -> None:
     report = run(load_target("jetson-thor-jp7"), pypi)
-    assert codes(report) == ["driver", "driver"]
+    # torch 2.15.0, torchvision 0.29.2 and torchaudio 2.11.1 (+cu132) are all CUDA 13.2 builds.
+    assert codes(report) == ["driver", "driver", "driver"]
     torch = report.findings[0]
     assert torch.evidence == (
         "PyPI's torch 2.15.0 for aarch64 is a CUDA 13.2 build, and this Jetson's driver "
@@ -128,7 +137,9 @@ def test_thor_driver_and_the_newest_release_that_fits(pypi: IndexClient) -> None
     )
     assert torch.newest_fitting == "2.14.1"
     assert "install torch 2.14.1, the newest release that fits, by its file" in torch.fix
-    assert {o.name: o.works for o in report.outcomes}["torchaudio"] is True
+    audio = {o.name: o for o in report.outcomes}["torchaudio"]
+    assert (str(audio.version), audio.works) == ("2.11.1", False)
+    assert str(audio.newest_fitting) == "2.11.0"
     # the way out pins the fitting files, not just their versions
     assert report.install is not None
     routes = {r.project: r for r in report.install.routes}

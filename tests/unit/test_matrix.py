@@ -60,8 +60,8 @@ def test_pins_come_from_the_wheels_metadata() -> None:
 @pytest.mark.parametrize(
     ("python", "expected"),
     [
-        ((3, 11), {"torch": "2.15.0", "torchvision": "0.29.2", "torchaudio": "2.11.0"}),
-        ((3, 10), {"torch": "2.14.1", "torchvision": "0.29.2", "torchaudio": "2.11.0"}),
+        ((3, 11), {"torch": "2.15.0", "torchvision": "0.29.2", "torchaudio": "2.11.1"}),
+        ((3, 10), {"torch": "2.14.1", "torchvision": "0.29.2", "torchaudio": "2.11.1"}),
         ((3, 9), {"torch": "2.8.0", "torchvision": "0.23.0", "torchaudio": "2.8.0"}),
         ((3, 8), {"torch": "2.4.1", "torchvision": "0.19.1", "torchaudio": "2.4.1"}),
         ((3, 7), {"torch": "1.13.1", "torchvision": "0.14.1", "torchaudio": "0.13.1"}),
@@ -95,7 +95,10 @@ def test_completes_a_pinned_set(published: dict[str, set[Version]]) -> None:
 def test_impossible_set_is_refused_with_the_reason(published: dict[str, set[Version]]) -> None:
     with pytest.raises(ResolveError) as info:
         resolve(req("torch==2.13", "torchvision==0.21"), python=(3, 11), available=published)
-    assert "torchvision 0.21.0 is built for torch ==2.6.0, not 2.13.0" in info.value.message
+    assert (
+        "torchvision 0.21.0 does not go with torch 2.13.0: the compatibility table pairs it "
+        "with torch 2.6.0"
+    ) in info.value.message
     assert "torch 2.13.0 goes with torchvision 0.28.0" in info.value.message
     assert "--ignore-matrix" in info.value.hint
 
@@ -108,7 +111,7 @@ def test_override_turns_the_refusal_into_a_warning(published: dict[str, set[Vers
         ignore_matrix=True,
     )
     assert res.versions == {"torch": Version("2.13.0"), "torchvision": Version("0.21.0")}
-    assert "0.21.0 is built for torch ==2.6.0" in res.warnings[0]
+    assert "0.21.0 does not go with torch 2.13.0" in res.warnings[0]
 
 
 def test_python_too_old_for_the_pinned_torch(published: dict[str, set[Version]]) -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from packaging.version import Version
 
-from data.pypi.replay import PYPI, Replay, client, gpu, profile
+from data.pypi.replay import PYPI, Replay, client, gpu, profile, reader
 from torchbuild.detect.torch import InstalledTorch, probe_installed_torch
 from torchbuild.errors import InputError, ResolveError
 from torchbuild.resolve.indexes import IndexClient, Source
@@ -22,10 +22,20 @@ from torchbuild.resolve.plan import (
 from torchbuild.resolve.variants import installed_variant
 from torchbuild.target import Target, load_target
 
+if TYPE_CHECKING:
+    from torchbuild.resolve.metadata import MetadataReader
+
+#: The METADATA reader that goes with each replaying client (pypi.org serves PEP 658 files).
+READERS: dict[int, MetadataReader] = {}
+
 
 @pytest.fixture(scope="module")
 def pypi(tmp_path_factory: pytest.TempPathFactory) -> IndexClient:
-    return client(Path(tmp_path_factory.mktemp("pypi")))
+    tmp = Path(tmp_path_factory.mktemp("pypi"))
+    replay = Replay(metadata=True)
+    found = client(tmp, replay)
+    READERS[id(found)] = reader(tmp, replay)
+    return found
 
 
 def plan_for(
@@ -35,6 +45,7 @@ def plan_for(
     sources: list[Source] | None = None,
     **kw: Any,
 ) -> Plan:
+    kw.setdefault("metadata", READERS.get(id(client_)))
     return make_plan(
         target,
         [parse_request(p) for p in packages or ("torch", "torchvision", "torchaudio")],
@@ -71,17 +82,17 @@ CASES: list[tuple[str, Target, tuple[str, ...], list[tuple[str, str, str, str | 
             ),
             (
                 "torchaudio",
-                "2.11.0",
+                "2.11.1",
                 "prebuilt",
-                "torchaudio-2.11.0-cp311-cp311-manylinux_2_28_x86_64.whl",
+                "torchaudio-2.11.1-py3-none-manylinux_2_28_x86_64.whl",
             ),
         ],
     ),
     (
-        "x86_64 glibc 2.17: the 2_28 wheels do not install",
+        "x86_64 glibc 2.17: the 2_28 wheels do not install, 2.6.0's manylinux1 wheel does",
         profile(libc_version="2.17"),
         ("torch",),
-        [("torch", "2.15.0", "build", None)],
+        [("torch", "2.6.0", "prebuilt", "torch-2.6.0-cp311-cp311-manylinux1_x86_64.whl")],
     ),
     (
         "x86_64 glibc 2.17, torch 2.5.1 is manylinux1",
@@ -132,14 +143,14 @@ CASES: list[tuple[str, Target, tuple[str, ...], list[tuple[str, str, str, str | 
             ("torch", "2.15.0", "prebuilt", "torch-2.15.0-cp314-cp314t-manylinux_2_28_x86_64.whl"),
             (
                 "torchaudio",
-                "2.11.0",
+                "2.11.1",
                 "prebuilt",
-                "torchaudio-2.11.0-cp314-cp314t-manylinux_2_28_x86_64.whl",
+                "torchaudio-2.11.1-py3-none-manylinux_2_28_x86_64.whl",
             ),
         ],
     ),
     (
-        "python 3.15: torch yes, torchaudio has no cp315 wheel",
+        "python 3.15: torchaudio 2.11.1 is a py3-none wheel for torch>=2.11",
         profile(python="3.15"),
         (),
         [
@@ -150,20 +161,25 @@ CASES: list[tuple[str, Target, tuple[str, ...], list[tuple[str, str, str, str | 
                 "prebuilt",
                 "torchvision-0.29.2-py3-none-manylinux_2_28_x86_64.whl",
             ),
-            ("torchaudio", "2.11.0", "build", None),
+            (
+                "torchaudio",
+                "2.11.1",
+                "prebuilt",
+                "torchaudio-2.11.1-py3-none-manylinux_2_28_x86_64.whl",
+            ),
         ],
     ),
     (
-        "armv7l",
+        "armv7l: no recipe series builds 2.15.0, so 2.14.1",
         load_target("rpi-bookworm-armv7l"),
         ("torch",),
-        [("torch", "2.15.0", "build", None)],
+        [("torch", "2.14.1", "build", None)],
     ),
     (
         "musl",
         profile(libc="musl", libc_version="1.2.4", python="3.12"),
         ("torch",),
-        [("torch", "2.15.0", "build", None)],
+        [("torch", "2.14.1", "build", None)],
     ),
     (
         "Raspberry Pi 5, 64-bit",
@@ -172,29 +188,13 @@ CASES: list[tuple[str, Target, tuple[str, ...], list[tuple[str, str, str, str | 
         [("torch", "2.15.0", "prebuilt", "torch-2.15.0-cp311-cp311-manylinux_2_28_aarch64.whl")],
     ),
     (
-        "Jetson Orin JP5 (py3.8): PyPI has only CPU aarch64 wheels",
-        load_target("jetson-orin-jp5"),
-        (),
-        [
-            ("torch", "2.4.1", "build", None),
-            ("torchvision", "0.19.1", "build", None),
-            ("torchaudio", "2.4.1", "build", None),
-        ],
-    ),
-    (
-        "Jetson Xavier JP5",
-        load_target("jetson-xavier-jp5"),
-        ("torch",),
-        [("torch", "2.4.1", "build", None)],
-    ),
-    (
         "Jetson Orin JP6 (py3.10): newest set is 2.14 (2.15 needs 3.11)",
         load_target("jetson-orin-jp6"),
         (),
         [
             ("torch", "2.14.1", "build", None),
             ("torchvision", "0.29.2", "build", None),
-            ("torchaudio", "2.11.0", "build", None),
+            ("torchaudio", "2.11.1", "build", None),
         ],
     ),
     (
@@ -212,10 +212,10 @@ CASES: list[tuple[str, Target, tuple[str, ...], list[tuple[str, str, str, str | 
         ],
     ),
     (
-        "Jetson Thor JP7, newest: 2.15.0 is CUDA 13.2, the driver runs 13.0",
+        "Jetson Thor JP7: 2.15.0 is CUDA 13.2 (the driver runs 13.0), PyPI's 2.14.1 fits",
         load_target("jetson-thor-jp7"),
         ("torch",),
-        [("torch", "2.15.0", "build", None)],
+        [("torch", "2.14.1", "prebuilt", "torch-2.14.1-cp312-cp312-manylinux_2_28_aarch64.whl")],
     ),
     (
         "x86_64 RTX 3090 (sm_86), driver CUDA 12.8: 2.8.0 is cu128",
@@ -276,11 +276,20 @@ def test_reason_orin_and_the_build_row(pypi: IndexClient) -> None:
 
 
 def test_reason_cpu_only_wheel_on_a_jetson(pypi: IndexClient) -> None:
-    torch = rows(plan_for(load_target("jetson-orin-jp5"), "torch", client_=pypi))["torch"]
+    torch = rows(plan_for(load_target("jetson-orin-jp6"), "torch==2.10.0", client_=pypi))["torch"]
     assert torch.reason == (
-        "PyPI's torch 2.4.1 for aarch64 is a CPU-only build, and this Jetson has sm_87; "
+        "PyPI's torch 2.10.0 for aarch64 is a CPU-only build, and this Jetson has sm_87; "
         "pass --cuda none to accept CPU-only wheels"
     )
+
+
+def test_jetpack5_python_has_no_torch_a_recipe_builds(pypi: IndexClient) -> None:
+    # Python 3.8 ends at torch 2.4.1; the recipes start at 2.6: a build would stop before
+    # compiling, so the plan says so instead of planning it.
+    with pytest.raises(
+        ResolveError, match=r"no torch recipe series covers 2\.4\.1 \(they cover 2\.6"
+    ):
+        plan_for(load_target("jetson-xavier-jp5"), "torch", client_=pypi)
 
 
 def test_cuda_none_accepts_the_wheels_on_a_jetson(pypi: IndexClient) -> None:
@@ -302,16 +311,18 @@ def test_reason_musl(pypi: IndexClient) -> None:
     target = profile(libc="musl", libc_version="1.2.4", python="3.12")
     torch = rows(plan_for(target, "torch", client_=pypi))["torch"]
     assert torch.reason == (
-        "no wheel for cp312 on musllinux_1_2_x86_64: the published torch 2.15.0 wheels for "
+        "no wheel for cp312 on musllinux_1_2_x86_64: the published torch 2.14.1 wheels for "
         "x86_64 need glibc (manylinux); this target uses musl libc"
     )
 
 
 def test_reason_python_tag(pypi: IndexClient) -> None:
-    audio = rows(plan_for(profile(python="3.15"), client_=pypi))["torchaudio"]
+    audio = rows(plan_for(profile(python="3.15"), "torch", "torchaudio==2.11.0", client_=pypi))
+    audio = audio["torchaudio"]
     assert audio.reason == (
         "no wheel for cp315 on manylinux_2_35_x86_64: the published torchaudio 2.11.0 wheels "
-        "are for cp310, cp311, cp312, cp313, cp313t, cp314, cp314t"
+        "are for cp310, cp311, cp312, cp313, cp313t, cp314, cp314t; it goes with torch 2.15.0: "
+        "the compatibility table pairs it with torch>=2.11"
     )
 
 
@@ -334,10 +345,20 @@ def test_exact_cuda_flag(pypi: IndexClient) -> None:
 
 
 def test_companions_of_a_built_torch_are_built_too(pypi: IndexClient) -> None:
-    # Thor: torch 2.15.0 must be built (driver), so PyPI's torchvision 0.29.2 (linked against
-    # PyPI's torch) cannot be reused even where its own variant would fit.
-    result = plan_for(load_target("jetson-thor-jp7"), "torch", "torchvision", client_=pypi)
-    assert [d.action for d in result.decisions] == ["build", "build"]
+    # Thor: torch 2.13.0 is built from the given tree, so PyPI's torchvision 0.28.0 (linked
+    # against PyPI's torch) cannot be reused although its own variant fits.
+    result = plan_for(
+        load_target("jetson-thor-jp7"),
+        "torch==2.13.0",
+        "torchvision",
+        client_=pypi,
+        user_sources={"torch": "/src/pytorch-2.13.0"},
+    )
+    assert [(d.name, str(d.version), d.action) for d in result.decisions] == [
+        ("torch", "2.13.0", "build"),
+        ("torchvision", "0.28.0", "build"),
+    ]
+    assert "cannot sit on the torch 2.13.0 built here" in result.decisions[1].reason
 
 
 def test_stable_abi_companion_sits_on_a_built_torch(pypi: IndexClient) -> None:
@@ -347,12 +368,16 @@ def test_stable_abi_companion_sits_on_a_built_torch(pypi: IndexClient) -> None:
 
 
 def test_impossible_set_and_override(pypi: IndexClient) -> None:
-    with pytest.raises(ResolveError, match=r"torchvision 0\.21\.0 is built for torch ==2\.6\.0"):
+    with pytest.raises(
+        ResolveError,
+        match=r"torchvision 0\.21\.0 does not go with torch 2\.13\.0: the compatibility table "
+        r"pairs it with torch 2\.6\.0",
+    ):
         plan_for(profile(), "torch==2.13", "torchvision==0.21", client_=pypi)
     result = plan_for(
         profile(), "torch==2.13", "torchvision==0.21", client_=pypi, ignore_matrix=True
     )
-    assert result.warnings[0].startswith("--ignore-matrix: torchvision 0.21.0 is built for")
+    assert result.warnings[0].startswith("--ignore-matrix: torchvision 0.21.0 does not go with")
     vision = rows(result)["torchvision"]
     assert vision.action == "build"
     assert "cannot sit on the prebuilt torch 2.13.0" in vision.reason
@@ -420,8 +445,9 @@ def test_unreachable_index_still_plans(tmp_path: Path) -> None:
     result = plan_for(profile(), "torch", client_=down)
     torch = rows(result)["torch"]
     assert torch.action == "build"
-    assert torch.version == Version("2.15.0")  # from the matrix's known releases
-    assert "no torch 2.15.0 wheel is published on the configured indexes" in torch.reason
+    # From the matrix's known releases: 2.15.0 is newer than every recipe series.
+    assert torch.version == Version("2.14.1")
+    assert "no torch 2.14.1 wheel is published on the configured indexes" in torch.reason
     data = plan_json(result)
     assert data["sources"][0]["status"] == "error"
     assert "pypi.org/simple/torch/" in data["sources"][0]["error"]
@@ -440,16 +466,24 @@ def test_offline_second_plan_needs_no_network(tmp_path: Path) -> None:
 
 
 def test_installed_torch_is_built_against(pypi: IndexClient) -> None:
-    installed = InstalledTorch(
-        Version("2.5.0a0+872d972e41.nv24.08"), "12.6", "/usr/lib/python3/torch"
-    )
+    # Jetson AI Lab's jp6/cu126 torch 2.8.0 (no local label; the index names the variant).
+    installed = InstalledTorch(Version("2.8.0"), "12.6", "/usr/lib/python3/torch")
     result = plan_for(
         load_target("jetson-orin-jp6"), "torchvision", client_=pypi, installed=installed
     )
     assert [d.name for d in result.decisions] == ["torchvision"]
     vision = result.decisions[0]
-    assert (str(vision.version), vision.action) == ("0.20.0", "build")
+    assert (str(vision.version), vision.action) == ("0.23.0", "build")
     assert result.resolution.torch_role == "installed"
+
+
+def test_installed_torch_older_than_the_recipes(pypi: IndexClient) -> None:
+    # NVIDIA's JetPack 6 torch 2.5.0a0 goes with torchvision 0.20, which no recipe builds.
+    installed = InstalledTorch(
+        Version("2.5.0a0+872d972e41.nv24.08"), "12.6", "/usr/lib/python3/torch"
+    )
+    with pytest.raises(ResolveError, match=r"no torchvision recipe series covers 0\.20\.0"):
+        plan_for(load_target("jetson-orin-jp6"), "torchvision", client_=pypi, installed=installed)
 
 
 def test_json_shape(pypi: IndexClient) -> None:

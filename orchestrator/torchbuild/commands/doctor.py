@@ -14,6 +14,7 @@ from ..doctor.diagnose import diagnose, report_json
 from ..errors import EXIT_FINDINGS
 from ..resolve.indexes import client_for
 from ..resolve.matrix import PACKAGES, parse_request
+from ..resolve.metadata import reader_for
 from ..resolve.tags import tag_set
 from ._common import json_option, target_option
 from .plan import index_options, where_pip_looks
@@ -130,6 +131,7 @@ def doctor(
         cuda=cuda,
         installed=installed,
         runtime=runtime,
+        metadata=reader_for(settings, pip.cert),
     )
     if as_json:
         ui.print_json(report_json(report))

@@ -12,8 +12,10 @@ from rich.table import Table
 from .. import ui
 from ..detect.torch import probe_installed_torch
 from ..errors import InputError
+from ..resolve.choice import PREFER, parse_prefer
 from ..resolve.indexes import Source, client_for, configured_sources
 from ..resolve.matrix import parse_request
+from ..resolve.metadata import reader_for
 from ..resolve.pipconfig import DEFAULT_INDEX_URL, PipConfig, read_pip_config
 from ..resolve.plan import make_plan, plan_json, source_summaries
 from ..resolve.tags import tag_set
@@ -32,7 +34,14 @@ if TYPE_CHECKING:
     from ..settings import Settings
     from ..target import Target
 
-__all__ = ["index_options", "looked_in_table", "plan", "plan_for", "where_pip_looks"]
+__all__ = [
+    "index_options",
+    "looked_in_table",
+    "plan",
+    "plan_for",
+    "prefer_option",
+    "where_pip_looks",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -85,6 +94,18 @@ def index_options(func: F) -> F:
     return func
 
 
+def prefer_option(func: F) -> F:
+    """--prefer prebuilt|newest|build: shared with wheel."""
+    return click.option(
+        "--prefer",
+        type=click.Choice(PREFER),
+        default="prebuilt",
+        show_default=True,
+        help="prebuilt: the newest set that needs no build; newest: the newest set, building "
+        "what has no wheel; build: build everything asked.",
+    )(func)
+
+
 def where_pip_looks(
     target_spec: str | None,
     index_url: str | None,
@@ -133,6 +154,8 @@ def plan_for(
     cuda: str,
     ignore_matrix: bool,
     user_sources: dict[str, str],
+    prefer: str = "prebuilt",
+    recipe_dirs: tuple[Path, ...] = (),
 ) -> Plan:
     """The plan for ``requests`` on ``target`` (the installed torch probed when torch is not
     asked for), with its warnings shown: shared by `plan` and `wheel`."""
@@ -148,6 +171,9 @@ def plan_for(
         ignore_matrix=ignore_matrix,
         installed=installed,
         user_sources=user_sources,
+        metadata=reader_for(settings, pip.cert),
+        prefer=parse_prefer(prefer),
+        recipe_dirs=recipe_dirs,
     )
     if target.os != "linux":
         result = _plan_elsewhere(result, requests, sources, client_for(settings, pip), cuda)
@@ -261,6 +287,10 @@ def _render(result: Plan) -> None:
         rows.append(("why", escape(d.reason)))
         rows.extend(("note", f"[dim]{escape(note)}[/]") for note in d.notes)
         ui.console.print(ui.labelled(rows))
+    for note in result.choice_notes:
+        ui.console.print(f"[dim]{escape(note)}[/]")
+    if result.newer is not None:
+        ui.console.print(f"[yellow]newer:[/] {escape(result.newer.line())}")
     if result.installed is not None and result.resolution.torch_role == "installed":
         kind = f"CUDA {result.installed.cuda}" if result.installed.cuda else "CPU"
         ui.console.print(
@@ -287,6 +317,7 @@ def _render(result: Plan) -> None:
     metavar="PKG=PATH",
     help="Build PKG from this directory or tarball instead of the upstream release.",
 )
+@prefer_option
 def plan(
     packages: tuple[str, ...],
     target_spec: str | None,
@@ -299,13 +330,15 @@ def plan(
     no_known_indexes: bool,
     ignore_matrix: bool,
     user_sources: tuple[str, ...],
+    prefer: str,
 ) -> None:
     """Decide per package: cached, prebuilt (which file, from where) or build, and why.
 
-    Versions left open are resolved to the newest set that goes together and supports the
-    target; `torch==2.6.0 torchvision` completes the set. Wheels are looked for where pip would
-    look (pip's configuration), in the known wheel sources that fit the target (PyTorch's and
-    Jetson AI Lab's indexes), and in the local wheelhouse.
+    Versions left open are resolved to the newest set that goes together (torchvision and
+    torchaudio with the torch their wheels' METADATA names) and supports the target, prebuilt
+    first (--prefer); `torch==2.6.0 torchvision` completes the set. Wheels are looked for where
+    pip would look (pip's configuration), in the known wheel sources that fit the target
+    (PyTorch's and Jetson AI Lab's indexes), and in the local wheelhouse.
     """
     requests = [parse_request(p) for p in packages]
     given = _user_sources(user_sources)
@@ -322,6 +355,7 @@ def plan(
         cuda=cuda,
         ignore_matrix=ignore_matrix,
         user_sources=given,
+        prefer=prefer,
     )
     for row in source_summaries(result):
         # A known source nobody configured is listed with its error below, not warned about.

@@ -30,7 +30,7 @@ from ._common import (
     json_option,
     terminate_as_interrupt,
 )
-from .plan import index_options, plan_for, where_pip_looks
+from .plan import index_options, plan_for, prefer_option, where_pip_looks
 from .recipes import recipe_dirs_in_force
 
 if TYPE_CHECKING:
@@ -230,6 +230,7 @@ class TargetsFailedError(TorchbuildError):
 @click.option(
     "--no-deps", is_flag=True, help="Do not add the set's dependencies to the wheelhouse."
 )
+@prefer_option
 @click.pass_context
 def wheel(
     ctx: click.Context,
@@ -255,6 +256,7 @@ def wheel(
     distcc_hosts: str | None,
     installer: str,
     no_deps: bool,
+    prefer: str,
 ) -> None:
     """Fetch every fitting prebuilt wheel and build the rest, into the wheelhouse.
 
@@ -286,6 +288,7 @@ def wheel(
         "wheelhouse": wheelhouse,
         "cuda": cuda,
         "ignore_matrix": ignore_matrix,
+        "prefer": prefer,
         "index": (index_url, extra_index_url, find_links, offline, no_known_indexes),
         "build": {
             "jobs": jobs,
@@ -444,6 +447,7 @@ def _prepare(
     wheelhouse: Path | None,
     cuda: str,
     ignore_matrix: bool,
+    prefer: str,
     index: tuple[str | None, tuple[str, ...], tuple[str, ...], bool, bool],
     build: dict[str, Any],
 ) -> _Job:
@@ -485,6 +489,8 @@ def _prepare(
             cuda=cuda,
             ignore_matrix=ignore_matrix,
             user_sources={k: v.location for k, v in given.items()},
+            prefer=prefer,
+            recipe_dirs=build["recipe_dirs"],
         )
     # Before any download or build: a wheelhouse that is read-only, under a file or on a full
     # disk would otherwise be found after hours of compiling.

@@ -20,6 +20,7 @@ from packaging.version import InvalidVersion, Version
 from .. import resources
 from ..resolve import matrix as matrix_mod
 from ..resolve import tags, variants, wheelvariants
+from ..resolve.pairing import Pairing
 from ..resolve.pipconfig import DEFAULT_INDEX_URL
 from ..resolve.plan import (
     Candidate,
@@ -37,6 +38,7 @@ from ..target import to_json
 if TYPE_CHECKING:
     from ..detect.torch import InstalledTorch
     from ..resolve.indexes import FileLink, IndexClient, Listing, Source
+    from ..resolve.metadata import MetadataReader
     from ..resolve.pipconfig import PipConfig
     from ..target import Target
     from ..wheelhouse.config import InstallConfig
@@ -139,6 +141,7 @@ class _Judge:
         tagset: tags.TagSet,
         need: variants.Need,
         matrix: matrix_mod.Matrix,
+        pairing: Pairing,
         book: wheelvariants.Book | None = None,
     ) -> None:
         self.listings = listings
@@ -147,6 +150,8 @@ class _Judge:
         self.tagset = tagset
         self.need = need
         self.matrix = matrix
+        # Which torch a companion goes with: its wheel's METADATA, else the table.
+        self.pairing = pairing
         self.versions = available_versions(listings)
         self._memo: dict[tuple[str, Version], list[Candidate]] = {}
         # Files grouped by public version, parsed once (a project has ~1000 files).
@@ -162,9 +167,7 @@ class _Judge:
         if key not in self._memo:
             torch_for = None
             if package != "torch":
-                spec = self.matrix.torch_requirement(package, version)
-                lows = [Version(s.version) for s in spec if s.operator in ("==", ">=")]
-                torch_for = lows[0] if lows else None
+                torch_for = self.pairing.pin(package, version).lowest
             self._memo[key] = evaluate(
                 package,
                 version,
@@ -215,7 +218,7 @@ def _pip_set(judge: _Judge, packages: Sequence[str]) -> dict[str, tuple[Version,
         chosen = {"torch": (torch, pick)}
         for package in companions:
             for version in judge.published(package):
-                if not judge.matrix.torch_requirement(package, version).contains(torch):
+                if not judge.pairing.pin(package, version).contains(torch):
                     continue
                 found = judge.pip_pick(package, version)
                 if found is not None:
@@ -232,8 +235,11 @@ def _newest_fitting(
     judge: _Judge, package: str, torch: Candidate | None
 ) -> tuple[Version, Candidate] | None:
     for version in judge.published(package):
-        pin = judge.matrix.torch_requirement(package, version)
-        if package != "torch" and torch is not None and not pin.contains(torch.version):
+        if (
+            package != "torch"
+            and torch is not None
+            and not judge.pairing.pin(package, version).contains(torch.version)
+        ):
             continue
         found = judge.fitting(package, version, torch)
         if found is not None:
@@ -681,6 +687,7 @@ def diagnose(
     installed: InstalledTorch | None = None,
     runtime: dict[str, Any] | None = None,
     matrix: matrix_mod.Matrix | None = None,
+    metadata: MetadataReader | None = None,
 ) -> Report:
     """Run every check for ``packages`` on ``target``."""
     matrix = matrix or matrix_mod.load_matrix()
@@ -698,7 +705,10 @@ def diagnose(
     need = variants.need_for(target, cuda)
     projects = list(dict.fromkeys(["torch", *packages]))
     listings = tuple(client.listings(sources, projects).values())
-    judge = _Judge(listings, target, tagset, need, matrix, wheelvariants.book_for(listings, client))
+    pairs = Pairing(matrix, listings, target, tagset, metadata)
+    judge = _Judge(
+        listings, target, tagset, need, matrix, pairs, wheelvariants.book_for(listings, client)
+    )
     pkgs = " ".join(packages)
     findings: list[Finding] = []
     findings.extend(_python_findings(target, matrix))
@@ -717,8 +727,8 @@ def diagnose(
                 continue
             torch_version = alone["torch"][0] if alone else None
             for version in judge.published(package):
-                spec = matrix.torch_requirement(package, version)
-                if torch_version is not None and not spec.contains(torch_version):
+                pin = judge.pairing.pin(package, version)
+                if torch_version is not None and not pin.contains(torch_version):
                     continue
                 pick = judge.pip_pick(package, version)
                 if pick is not None:

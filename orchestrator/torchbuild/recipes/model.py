@@ -27,6 +27,7 @@ __all__ = [
     "FORMAT",
     "KINDS",
     "TEMPLATE_NAMES",
+    "BuildTime",
     "Condition",
     "Header",
     "Memory",
@@ -182,6 +183,25 @@ class Memory:
 
 
 @dataclass(frozen=True)
+class BuildTime:
+    """A measured build time: what the plan's estimate of a build's cost starts from."""
+
+    minutes: float | None = field(
+        default=None,
+        metadata=meta("number", "Wall-clock minutes the build took, from source to wheel."),
+    )
+    jobs: int | None = field(
+        default=None, metadata=meta("integer", "Parallel compile jobs it ran with.")
+    )
+    arch: str | None = field(
+        default=None, metadata=meta("string", "The CPU architecture it was measured on.")
+    )
+    source: str | None = field(
+        default=None, metadata=meta("string", "Where the figure comes from (the measurement).")
+    )
+
+
+@dataclass(frozen=True)
 class Values:
     """What a layer sets: the defaults, a series or an override."""
 
@@ -215,6 +235,10 @@ class Values:
     )
     memory: Memory | None = field(
         default=None, metadata=meta("table", "Per-job memory estimate.", model=Memory)
+    )
+    time: BuildTime | None = field(
+        default=None,
+        metadata=meta("table", "A measured build time, for plan-time estimates.", model=BuildTime),
     )
     #: None: this layer says nothing; an empty tuple: no steps (it clears an earlier layer's).
     before: tuple[tuple[str, ...], ...] | None = field(

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
@@ -27,6 +27,7 @@ __all__ = [
     "Request",
     "Resolution",
     "Series",
+    "TorchPin",
     "load_matrix",
     "parse_request",
     "resolve",
@@ -71,6 +72,40 @@ class Series:
 
     def python_text(self) -> str:
         return f"{py_text(self.python_min)}-{py_text(self.python_max)}"
+
+
+@dataclass(frozen=True)
+class TorchPin:
+    """The torch releases a torchvision/torchaudio release goes with, and who says so."""
+
+    #: On torch's public version (a local label in the requirement is kept in ``local``).
+    spec: SpecifierSet
+    origin: str  # "metadata" (the wheel's own Requires-Dist) or "table" (recipes/matrix.toml)
+    #: In words: "its METADATA requires torch>=2.14.0".
+    text: str
+    #: The requirement as written when it names a local label (``torch==2.6.0+cu126``).
+    local: SpecifierSet | None = None
+    #: The wheel whose METADATA was read.
+    wheel: str | None = None
+
+    def contains(self, torch: Version) -> bool:
+        return self.spec.contains(Version(torch.public), prereleases=True)
+
+    @property
+    def lowest(self) -> Version | None:
+        """The lowest torch the requirement names (``==``, ``>=``, ``~=``)."""
+        lows = [Version(s.version) for s in self.spec if s.operator in ("==", ">=", "~=")]
+        return min(lows) if lows else None
+
+
+def spec_words(spec: SpecifierSet) -> str:
+    """``==2.6.0`` -> ``torch 2.6.0``; anything else -> ``torch>=2.11``."""
+    items = list(spec)
+    if len(items) == 1 and items[0].operator == "==" and not items[0].version.endswith("*"):
+        return f"torch {items[0].version}"
+    if len(items) == 1 and items[0].operator == "==":
+        return f"torch {items[0].version[:-2]}.x"
+    return f"torch{spec}" if items else "any torch"
 
 
 @dataclass(frozen=True)
@@ -132,6 +167,11 @@ class Matrix:
         else:  # "same": torchaudio X.Y.Z pins torch X.Y.Z
             torch = f"{release.major}.{release.minor}.{release.micro}"
         return SpecifierSet(f"=={torch}")
+
+    def pin(self, package: str, version: Version) -> TorchPin:
+        """The table's answer, for when no METADATA can be had (and for builds)."""
+        spec = self.torch_requirement(package, version)
+        return TorchPin(spec, "table", f"the compatibility table pairs it with {spec_words(spec)}")
 
     def is_stable_abi(self, package: str, version: Version) -> bool:
         start = self.stable_abi_from.get(package)
@@ -278,6 +318,8 @@ class Resolution:
     torch_role: str
     #: Matrix problems the user chose to override.
     warnings: tuple[str, ...] = ()
+    #: Per companion, the releases the request admits, newest first (paired or not).
+    pools: Mapping[str, tuple[Version, ...]] = field(default_factory=dict)
 
 
 def _candidates(
@@ -334,9 +376,48 @@ def resolve(
     installed_torch: Version | None = None,
     ignore_matrix: bool = False,
     matrix: Matrix | None = None,
+    pin: Callable[[str, Version], TorchPin] | None = None,
 ) -> Resolution:
-    """The newest consistent set for the request; :class:`ResolveError` when none exists."""
+    """The newest consistent set for the request; :class:`ResolveError` when none exists.
+
+    ``pin`` says which torch each companion release goes with (its wheel's METADATA where that
+    can be had); the table's answer by default.
+    """
+    return next(
+        consistent_sets(
+            requests,
+            python=python,
+            free_threaded=free_threaded,
+            available=available,
+            installed_torch=installed_torch,
+            ignore_matrix=ignore_matrix,
+            matrix=matrix,
+            pin=pin,
+        )
+    )
+
+
+def consistent_sets(
+    requests: Iterable[Request],
+    *,
+    python: tuple[int, int],
+    free_threaded: bool = False,
+    available: Mapping[str, Iterable[Version]] | None = None,
+    installed_torch: Version | None = None,
+    ignore_matrix: bool = False,
+    matrix: Matrix | None = None,
+    pin: Callable[[str, Version], TorchPin] | None = None,
+    torch_filter: Callable[[Version], bool] | None = None,
+) -> Iterator[Resolution]:
+    """Every consistent set for the request, newest torch first, and per torch the companions
+    the newest that goes with it. ``torch_filter`` skips torch releases before their companions
+    are looked at (their pairing may cost a METADATA read).
+
+    :class:`ResolveError` (at the first ``next``) when there is none; with ``ignore_matrix``
+    the newest set as asked, with the problems as warnings.
+    """
     matrix = matrix or load_matrix()
+    pin = pin or matrix.pin
     available = available or {}
     by_name: dict[str, Request] = {}
     for r in requests:
@@ -369,7 +450,10 @@ def resolve(
     first_problems: list[str] | None = None
     first_choice: dict[str, Version] = {}
     python_ok_seen = False
+    found = False
     for torch in torch_pool:
+        if torch_filter is not None and not torch_filter(torch):
+            continue
         problems: list[str] = []
         series = matrix.series_of(torch)
         if series is None:
@@ -382,21 +466,26 @@ def resolve(
         else:
             python_ok_seen = True
         chosen: dict[str, Version] = {"torch": torch}
+        pools: dict[str, tuple[Version, ...]] = {}
         for package in companions:
             req = by_name[package]
             pool = _candidates(package, req.specifier, matrix, available, req.pinned)
-            fits = [v for v in pool if matrix.torch_requirement(package, v).contains(torch)]
-            if fits:
-                chosen[package] = fits[0]
+            pools[package] = tuple(pool)
+            fit = next((v for v in pool if pin(package, v).contains(torch)), None)
+            if fit is not None:
+                chosen[package] = fit
                 continue
-            problems.append(_companion_problem(matrix, package, req, pool, torch))
+            problems.append(_companion_problem(matrix, package, req, pool, torch, pin))
         if not problems:
-            return Resolution(chosen, requested, role)
+            found = True
+            yield Resolution(chosen, requested, role, pools=pools)
+            continue
         if first_problems is None:
             first_problems = problems
             first_choice = chosen
 
-    assert first_problems is not None
+    if found or first_problems is None:
+        return  # done, or torch_filter left no torch to look at
     if ignore_matrix:
         # Take the newest candidates as asked, and say what the matrix had against them.
         forced = dict(first_choice)
@@ -407,7 +496,8 @@ def resolve(
                 if not pool:
                     raise ResolveError(f"no {package} release matches {req.text}")
                 forced[package] = pool[0]
-        return Resolution(forced, requested, role, tuple(first_problems))
+        yield Resolution(forced, requested, role, tuple(first_problems))
+        return
     single = len(torch_pool) == 1
     if not single and not python_ok_seen:
         message = _no_python_message(matrix, python, free_threaded)
@@ -423,7 +513,12 @@ def resolve(
 
 
 def _companion_problem(
-    matrix: Matrix, package: str, req: Request, pool: list[Version], torch: Version
+    matrix: Matrix,
+    package: str,
+    req: Request,
+    pool: list[Version],
+    torch: Version,
+    pin: Callable[[str, Version], TorchPin],
 ) -> str:
     goes_with = matrix.companions_of(package, torch)
     tail = f"; torch {torch} goes with {package} {goes_with[0]}" if goes_with else ""
@@ -431,7 +526,6 @@ def _companion_problem(
         return f"no {package} release matches {req.text}{tail}"
     if len(pool) == 1 or req.pinned is not None:
         v = pool[0]
-        pin = matrix.torch_requirement(package, v)
-        return f"{package} {v} is built for torch {pin}, not {torch}{tail}"
+        return f"{package} {v} does not go with torch {torch}: {pin(package, v).text}{tail}"
     matching = f" matching {req.text}" if str(req.specifier) else ""
     return f"no {package} release{matching} is built for torch {torch}{tail}"

@@ -3,7 +3,9 @@
 A wheel is reused only when (1) its tags are among the target's supported tags and its
 ``Requires-Python`` admits the target's Python, (2) its variant works there (CPU vs CUDA, CUDA no
 newer than the driver runs, kernels for the target's GPUs; ``resolve.variants``) and (3) for
-torchvision/torchaudio, it is built for the exact torch (version and variant) it will sit on.
+torchvision/torchaudio, it goes with the torch it will sit on: the torch its own METADATA
+requires (``resolve.pairing``; the compatibility table where none can be had) and the same
+variant. Versions are chosen as a set, prebuilt first (``resolve.choice``).
 ``cached`` means such a wheel is already in the local wheelhouse; ``prebuilt`` names the index
 file to download; ``build`` says in words why nothing fits and what will be built from where.
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import (
@@ -24,15 +26,20 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from ..target import to_json
+from . import choice as choice_mod
 from . import matrix as matrix_mod
 from . import tags, variants, wheelvariants
+from .pairing import Pairing
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from packaging.tags import Tag
 
     from ..detect.torch import InstalledTorch
     from ..target import Target
     from .indexes import FileLink, IndexClient, Listing, Source
+    from .metadata import MetadataReader
 
 __all__ = [
     "Candidate",
@@ -353,6 +360,11 @@ class Plan:
     installed: InstalledTorch | None = None
     cuda_mode: str = "auto"
     sources: tuple[Source, ...] = field(default=())
+    prefer: str = "prebuilt"
+    #: prefer=prebuilt: the newer set passed over because it needs builds, with their cost.
+    newer: choice_mod.BuildCost | None = None
+    #: Sets passed over, and why.
+    choice_notes: tuple[str, ...] = ()
 
 
 def available_versions(listings: Iterable[Listing]) -> dict[str, set[Version]]:
@@ -418,12 +430,15 @@ def _decide(
     role: str,
     facts: variants.Facts | None,
     book: wheelvariants.Book | None = None,
+    pin: matrix_mod.TorchPin | None = None,
+    pairing: Pairing | None = None,
+    torch_wheel: Version | None = None,
+    force_build: bool = False,
 ) -> Decision:
     torch_for = None
     if project != "torch":
-        spec = matrix.torch_requirement(project, version)
-        lows = [Version(s.version) for s in spec if s.operator in ("==", ">=", "~=")]
-        torch_for = lows[0] if lows else torch_version
+        pin = pin or matrix.pin(project, version)
+        torch_for = pin.lowest or torch_version
     candidates = evaluate(
         project,
         version,
@@ -442,10 +457,20 @@ def _decide(
             clause = variants.pairing_problem(c.variant, torch_variant, stable_abi=stable)
             judged.append(c if clause is None else _with_pairing(c, clause))
         candidates = judged
+        if pairing is not None and torch_wheel is not None:
+            candidates = _pair_by_metadata(candidates, pairing, torch_wheel)
+    paired = ""
+    if pin is not None and torch_version is not None:
+        paired = f"; it goes with torch {torch_version}: {pin.text}"
     if user_source is not None:
         # A source the user named is what they want built; a wheel of that very build is
         # still found by its build key before anything compiles.
         reason = f"built from the given source ({user_source})"
+    elif force_build:
+        fitting = [c for c in candidates if c.fits]
+        reason = "--prefer build: built from source" + (
+            f", although {max(fitting, key=_pip_key).evidence} fits" if fitting else ""
+        )
     else:
         fitting = [c for c in candidates if c.fits]
         cached = [c for c in fitting if c.source.kind == "wheelhouse"]
@@ -455,7 +480,7 @@ def _decide(
                 project,
                 version,
                 "cached",
-                f"a fitting wheel is already in {best.source.location}",
+                f"a fitting wheel is already in {best.source.location}{paired}",
                 best.choice(),
                 best.variant,
                 notes=best.notes,
@@ -463,7 +488,7 @@ def _decide(
             )
         if fitting:
             best = max(fitting, key=_pip_key)
-            reason = f"{best.evidence} fits: {_fit_words(best, tagset, need)}"
+            reason = f"{best.evidence} fits: {_fit_words(best, tagset, need)}{paired}"
             return Decision(
                 project,
                 version,
@@ -474,7 +499,7 @@ def _decide(
                 notes=best.notes,
                 role=role,
             )
-        reason = _why_not(project, version, candidates, target, tagset, torch_text)
+        reason = _why_not(project, version, candidates, target, tagset, torch_text) + paired
     return _build_decision(
         project,
         version,
@@ -515,6 +540,39 @@ def _build_decision(
     return Decision(
         project, version, "build", reason, None, planned, source, recipe, tuple(notes), role
     )
+
+
+def _pair_by_metadata(
+    candidates: Sequence[Candidate], pairing: Pairing, torch_wheel: Version
+) -> list[Candidate]:
+    """Fitting wheels checked against their own METADATA, in the order they would be taken
+    (the wheelhouse's, then pip's order), until one passes: the rest are never read."""
+    order = sorted(
+        (i for i, c in enumerate(candidates) if c.fits),
+        key=lambda i: (candidates[i].source.kind == "wheelhouse", _pip_key(candidates[i])),
+        reverse=True,
+    )
+    out = list(candidates)
+    for i in order:
+        out[i] = _metadata_pairing(candidates[i], pairing, torch_wheel)
+        if out[i].fits:
+            break
+    return out
+
+
+def _metadata_pairing(c: Candidate, pairing: Pairing, torch_wheel: Version) -> Candidate:
+    """A fitting companion wheel whose own METADATA asks for another torch cannot sit on it
+    (``torch==2.6.0+cu126`` on PyTorch's index is not PyPI's 2.6.0)."""
+    if not c.fits:
+        return c
+    found = pairing.read(c.link)
+    if found is None:
+        return c
+    spec = found.local or found.spec
+    want = torch_wheel if found.local is not None else Version(torch_wheel.public)
+    if spec.contains(want, prereleases=True):
+        return c
+    return _with_pairing(c, f"{found.text}, and this torch is {torch_wheel}")
 
 
 def _with_pairing(c: Candidate, clause: str) -> Candidate:
@@ -602,8 +660,16 @@ def make_plan(
     user_sources: Mapping[str, str] | None = None,
     matrix: matrix_mod.Matrix | None = None,
     facts: variants.Facts | None = None,
+    metadata: MetadataReader | None = None,
+    prefer: choice_mod.Prefer = "prebuilt",
+    recipe_dirs: Sequence[Path] = (),
 ) -> Plan:
-    """Resolve versions and decide ``cached``/``prebuilt``/``build`` for every package."""
+    """Resolve versions and decide ``cached``/``prebuilt``/``build`` for every package.
+
+    ``metadata`` reads companions' METADATA for their torch (without it: the table); ``prefer``
+    picks the set (:mod:`.choice`); ``recipe_dirs`` are the user's recipe layers, which decide
+    what can be built.
+    """
     matrix = matrix or matrix_mod.load_matrix()
     tagset = tags.tag_set(target)
     need = variants.need_for(target, cuda, facts)
@@ -612,61 +678,105 @@ def make_plan(
     listings = tuple(by_key.values())
     book = wheelvariants.book_for(listings, client)
     assert target.python is not None  # tag_set raised otherwise
-    resolution = matrix_mod.resolve(
-        requests,
-        python=tags.python_tuple(target),
-        free_threaded=target.python.free_threaded,
-        available=available_versions(listings),
-        installed_torch=installed.version if installed else None,
-        ignore_matrix=ignore_matrix,
-        matrix=matrix,
-    )
-    warnings = [f"--ignore-matrix: {w}" for w in resolution.warnings]
-    warnings.extend(li.note for li in listings if li.note)
-    decisions: list[Decision] = []
-    torch_decision: Decision | None = None
-    torch_variant: variants.Variant | None = None
-    if resolution.torch_role == "installed":
-        assert installed is not None
-        torch_variant = variants.installed_variant(installed)
-    order = [p for p in matrix_mod.PACKAGES if p in resolution.versions]
-    for project in order:
-        if project == "torch" and resolution.torch_role == "installed":
-            continue
-        role = (
-            "implied" if project == "torch" and resolution.torch_role == "implied" else "requested"
+    pairing = Pairing(matrix, listings, target, tagset, metadata)
+    available = available_versions(listings)
+    asked = {r.name for r in requests}
+
+    def sets(torch_filter: Callable[[Version], bool] | None) -> Iterator[matrix_mod.Resolution]:
+        assert target.python is not None
+        return matrix_mod.consistent_sets(
+            requests,
+            python=tags.python_tuple(target),
+            free_threaded=target.python.free_threaded,
+            available=available,
+            installed_torch=installed.version if installed else None,
+            ignore_matrix=ignore_matrix,
+            matrix=matrix,
+            pin=pairing.pin,
+            torch_filter=torch_filter,
         )
-        decision = _decide(
+
+    first = next(sets(None))  # ResolveError here: no consistent set at all
+    torch_planned = first.torch_role != "installed"
+    installed_variant = (
+        variants.installed_variant(installed) if installed and not torch_planned else None
+    )
+    memo: dict[tuple[str, Version, Decision | None], Decision] = {}
+
+    def decide(project: str, version: Version, torch: Decision | None) -> Decision:
+        key = (project, version, torch)
+        if key not in memo:
+            memo[key] = _decide_one(project, version, torch)
+        return memo[key]
+
+    def _decide_one(project: str, version: Version, torch: Decision | None) -> Decision:
+        companion = project != "torch"
+        role = "implied" if not companion and first.torch_role == "implied" else "requested"
+        torch_version: Version | None = version
+        if companion:
+            torch_version = torch.version if torch is not None else None
+            if torch is None and installed is not None:
+                torch_version = Version(installed.version.base_version)
+        return _decide(
             project,
-            resolution.versions[project],
+            version,
             listings,
             target,
             tagset,
             need,
             matrix,
-            torch_variant=torch_variant,
-            torch_text=_torch_phrase(torch_decision, installed) if project != "torch" else None,
-            torch_version=resolution.versions.get("torch"),
+            torch_variant=(torch.variant if torch else installed_variant) if companion else None,
+            torch_text=_torch_phrase(torch, installed) if companion else None,
+            torch_version=torch_version,
             user_source=(user_sources or {}).get(project),
             role=role,
             facts=facts,
             book=book,
+            pin=pairing.pin(project, version) if companion else None,
+            pairing=pairing if companion else None,
+            torch_wheel=_wheel_version(torch, installed) if companion else None,
+            force_build=prefer == "build" and project in asked,
         )
-        if project == "torch":
-            torch_decision = decision
-            torch_variant = decision.variant
-        decisions.append(decision)
+
+    chosen = choice_mod.choose(
+        sets,
+        decide,
+        pairing.pin,
+        prefer=prefer,
+        torch_planned=torch_planned,
+        # A tree the user gives builds with the same recipes: the same coverage applies.
+        gap=lambda project, version: choice_mod.recipe_gap(project, version, recipe_dirs),
+        cost=lambda ds: choice_mod.build_cost(ds, target, recipe_dirs),
+    )
+    resolution = chosen.resolution
+    warnings = [f"--ignore-matrix: {w}" for w in resolution.warnings]
+    warnings.extend(li.note for li in listings if li.note)
+    order = {p: i for i, p in enumerate(matrix_mod.PACKAGES)}
+    decisions = tuple(sorted(chosen.decisions, key=lambda d: order.get(d.name, 99)))
     return Plan(
         target,
         need,
-        tuple(decisions),
+        decisions,
         listings,
         resolution,
         tuple(warnings),
         installed,
         cuda,
         tuple(sources),
+        prefer,
+        chosen.newer,
+        chosen.notes,
     )
+
+
+def _wheel_version(torch: Decision | None, installed: InstalledTorch | None) -> Version | None:
+    """The full version (local label included) of the torch the companions will sit on."""
+    if torch is None:
+        return installed.version if installed else None
+    if torch.wheel is not None:
+        parsed = file_version(torch.wheel.filename)
+        return parsed[0] if parsed else None
+    return None  # a build: its label is torchbuild's, and the companions are built against it
 
 
 # -- output ------------------------------------------------------------------------------------
@@ -719,4 +829,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         else {"version": str(plan.installed.version), "cuda": plan.installed.cuda},
         "sources": source_summaries(plan),
         "warnings": list(plan.warnings),
+        "prefer": plan.prefer,
+        "newer": None if plan.newer is None else plan.newer.to_json(),
+        "choice_notes": list(plan.choice_notes),
     }

@@ -6,13 +6,17 @@ Imported by the unit tests as ``data.pypi.replay`` (``tests/`` is on ``sys.path`
 from __future__ import annotations
 
 import copy
+import functools
 import gzip
+import hashlib
 import json
 import urllib.error
 from pathlib import Path
 from typing import Any, Mapping
 
+from torchbuild.http import Bounded
 from torchbuild.resolve.indexes import IndexCache, IndexClient, Response, Source
+from torchbuild.resolve.metadata import MetadataCache, MetadataReader
 from torchbuild.resolve.pipconfig import DEFAULT_INDEX_URL
 from torchbuild.target import Target, from_json
 
@@ -25,14 +29,58 @@ def body(project: str, kind: str = "json") -> bytes:
     return gzip.decompress((HERE / f"{project}.{kind}.gz").read_bytes())
 
 
-class Replay:
-    """A transport answering ``<DEFAULT_INDEX_URL>/<project>/`` from the recordings."""
+@functools.lru_cache(maxsize=None)
+def recorded_metadata() -> dict[str, bytes]:
+    """File name -> its recorded METADATA (``record_metadata.py``)."""
+    data = json.loads(gzip.decompress((HERE / "metadata.json.gz").read_bytes()))
+    return {name: data["texts"][key].encode() for name, key in data["files"].items()}
 
-    def __init__(self, *, down: bool = False, html: bool = False, status: int | None = None):
+
+def _announce(project: str) -> bytes:
+    """The recorded page with PEP 714 ``core-metadata`` on the files whose METADATA was recorded,
+    as pypi.org announces it."""
+    page = json.loads(body(project))
+    texts = recorded_metadata()
+    for entry in page["files"]:
+        text = texts.get(entry["filename"])
+        if text is not None:
+            entry["core-metadata"] = {"sha256": hashlib.sha256(text).hexdigest()}
+    return json.dumps(page).encode()
+
+
+class Replay:
+    """A transport answering ``<DEFAULT_INDEX_URL>/<project>/`` from the recordings.
+
+    With ``metadata=True`` the pages announce the recorded METADATA files and :meth:`fetch`
+    serves them at ``<wheel URL>.metadata`` (PEP 658), as pypi.org does; without, the pages are
+    the recordings byte for byte (this machine's index serves no METADATA files).
+    """
+
+    def __init__(
+        self,
+        *,
+        down: bool = False,
+        html: bool = False,
+        status: int | None = None,
+        metadata: bool = False,
+    ):
         self.down = down
         self.html = html
         self.status = status
+        self.metadata = metadata
         self.calls: list[tuple[str, dict[str, str]]] = []
+        self.metadata_calls: list[str] = []
+
+    def fetch(self, url: str, _headers: Mapping[str, str], limit: int, _timeout: float) -> Bounded:
+        """The METADATA reader's side: recorded ``.metadata`` files; 404 for anything else."""
+        self.metadata_calls.append(url)
+        if self.down:
+            raise urllib.error.URLError(ConnectionRefusedError(111, "Connection refused"))
+        name = url.rsplit("/", 1)[-1]
+        text = recorded_metadata().get(name[: -len(".metadata")]) if self.metadata else None
+        if text is None or not name.endswith(".metadata"):
+            return Bounded(404, {}, b"", truncated=False)
+        return Bounded(200, {"content-type": "binary/octet-stream"}, text[:limit], truncated=False)
 
     def __call__(self, url: str, headers: Mapping[str, str], timeout: float) -> Response:
         self.calls.append((url, dict(headers)))
@@ -48,12 +96,20 @@ class Replay:
         if self.html:
             return Response(200, url, {"content-type": "text/html"}, body(project, "html"))
         ctype = "application/vnd.pypi.simple.v1+json"
-        return Response(200, url, {"content-type": ctype, "etag": f'"{project}-1"'}, body(project))
+        page = _announce(project) if self.metadata else body(project)
+        return Response(200, url, {"content-type": ctype, "etag": f'"{project}-1"'}, page)
 
 
 def client(tmp_path: Path, transport: Replay | None = None, **kwargs: Any) -> IndexClient:
     return IndexClient(
         cache=IndexCache(tmp_path / "cache"), transport=transport or Replay(), **kwargs
+    )
+
+
+def reader(tmp_path: Path, transport: Replay, **kwargs: Any) -> MetadataReader:
+    """A METADATA reader that asks ``transport``, cached under ``tmp_path``."""
+    return MetadataReader(
+        cache=MetadataCache(tmp_path / "metadata"), fetch=transport.fetch, **kwargs
     )
 
 
