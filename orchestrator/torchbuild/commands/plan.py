@@ -194,9 +194,15 @@ def _plan_elsewhere(
     from ..errors import ResolveError
 
     builds = [d for d in result.decisions if d.action == "build"]
-    if not builds:
-        return result
     target = result.target
+    if not builds:
+        if result.newer is None:
+            return result
+        # The newer set needs builds, which cannot happen there: say so instead of its cost.
+        newer = ", ".join(f"{n} {v}" for n, v in result.newer.versions)
+        note = f"{where_words(target)} has no wheel for {newer}; planned the newest set with "
+        note += f"wheels there ({LINUX_ONLY})"
+        return replace(result, newer=None, warnings=(*result.warnings, note))
     names = [r.name for r in requests]
     report = diagnose(target, packages=names, sources=sources, client=client, cuda=cuda)
     pins = {o.name: o.version for o in report.outcomes if o.version is not None}
