@@ -618,3 +618,42 @@ def test_a_known_host_that_failed_is_not_waited_for_again_in_the_same_plan(
             entry = IndexCache(tmp_path / "c").get(f"{source.location}/{project}/")
             assert entry is not None
             assert entry.failed_at is not None
+
+
+def test_a_cpu_machine_gets_pytorchs_cpu_build_of_the_same_release(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    # PyPI's torch 2.8.0 for x86_64 is a CUDA 12.8 build that also runs on a CPU; the cpu
+    # index's +cpu build of the same release is the one made for this machine.
+    from torchbuild.target import to_json
+
+    target = tmp_path / "cpu.json"
+    target.write_text(json.dumps(to_json(profile(python="3.11"))))
+    with serve_indexes() as served:
+        env = {**cli_env, "TORCHBUILD_MIRRORS": served.mirrors}
+        data = _plan(env, "--target", str(target), "torch==2.8.0")
+        off = _plan(env, "--target", str(target), "--no-known-indexes", "torch==2.8.0")
+    (torch,) = data["packages"]
+    assert torch["wheel"]["filename"] == "torch-2.8.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl"
+    assert torch["wheel"]["index"] == f"{served.url}/whl/cpu"
+    (pypi,) = off["packages"]
+    assert pypi["action"] == "prebuilt"
+    assert "+cpu" not in pypi["wheel"]["filename"]
+
+
+def test_driver_535_takes_a_cuda_12_build_through_minor_version_compatibility(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    from torchbuild.target import to_json
+
+    target = tmp_path / "x86.json"
+    target.write_text(json.dumps(to_json(nvidia("535.183.01", "12.2", python="3.10"))))
+    with serve_indexes() as served:
+        env = {**cli_env, "TORCHBUILD_MIRRORS": served.mirrors}
+        data = _plan(env, "--target", str(target), "torch==2.8.0")
+    (torch,) = data["packages"]
+    assert torch["action"] == "prebuilt"
+    # 2.8.0 is a CUDA 12.8 build on PyPI and a CUDA 12.6 one on the cu126 index: both run on a
+    # 12.2 driver; the newest CUDA wins.
+    assert "minor-version compatibility" in " ".join(torch["notes"])
+    assert torch["variant"].startswith("CUDA 12.")

@@ -225,6 +225,16 @@ def _pip_key(c: Candidate) -> tuple[int, Version, int]:
     return (1, c.version, -(c.rank if c.rank is not None else 10**9))
 
 
+def _fit_key(c: Candidate, need: variants.Need) -> tuple[bool, int, Version, int]:
+    """Among wheels that all work: the build made for what the target uses first (a CPU-only
+    wheel for a machine without an NVIDIA GPU is a fraction of a CUDA build's size, without its
+    gigabytes of nvidia-* wheels), then by the label's CUDA (newest the driver runs), then pip's
+    order."""
+    kind = c.variant.kind == ("cpu" if need.kind == "cpu" else "cuda")
+    cuda = variants.cuda_number(c.variant.cuda) if need.kind == "cuda" else 0
+    return (kind, cuda, *_pip_key(c)[1:])
+
+
 def pip_choice(candidates: Iterable[Candidate]) -> Candidate | None:
     """The file pip would take among ``candidates`` on tags and Requires-Python alone."""
     usable = [c for c in candidates if c.rank is not None and c.python_ok]
@@ -487,7 +497,7 @@ def _decide(
                 role=role,
             )
         if fitting:
-            best = max(fitting, key=_pip_key)
+            best = max(fitting, key=lambda c: _fit_key(c, need))
             reason = f"{best.evidence} fits: {_fit_words(best, tagset, need)}{paired}"
             return Decision(
                 project,

@@ -35,6 +35,7 @@ __all__ = [
     "Variant",
     "check_cuda_option",
     "covers_by_sass",
+    "cuda_number",
     "describe_need",
     "driver_runs",
     "explain",
@@ -54,6 +55,17 @@ OFFICIAL = frozenset({"pypi", "pytorch"})
 
 def _v(text: str) -> Version:
     return Version(text)
+
+
+def cuda_number(cuda: str | None) -> int:
+    """A CUDA release as a sortable number (12.6 -> 1206; unknown -> 0)."""
+    if not cuda:
+        return 0
+    major, _, minor = cuda.partition(".")
+    try:
+        return int(major) * 100 + int(minor.split(".")[0] or 0)
+    except ValueError:
+        return 0
 
 
 def cuda_label(cuda: str) -> str:
