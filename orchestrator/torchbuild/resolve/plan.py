@@ -225,14 +225,18 @@ def _pip_key(c: Candidate) -> tuple[int, Version, int]:
     return (1, c.version, -(c.rank if c.rank is not None else 10**9))
 
 
-def _fit_key(c: Candidate, need: variants.Need) -> tuple[bool, int, Version, int]:
+def _fit_key(c: Candidate, need: variants.Need) -> tuple[bool, bool, int, Version, int]:
     """Among wheels that all work: the build made for what the target uses first (a CPU-only
     wheel for a machine without an NVIDIA GPU is a fraction of a CUDA build's size, without its
-    gigabytes of nvidia-* wheels), then by the label's CUDA (newest the driver runs), then pip's
-    order."""
+    gigabytes of nvidia-* wheels); on a GPU, a CUDA the driver runs natively before one that
+    needs minor-version compatibility (which cannot JIT newer PTX), the newest CUDA first; then
+    pip's order."""
     kind = c.variant.kind == ("cpu" if need.kind == "cpu" else "cuda")
-    cuda = variants.cuda_number(c.variant.cuda) if need.kind == "cuda" else 0
-    return (kind, cuda, *_pip_key(c)[1:])
+    if need.kind != "cuda":
+        return (kind, True, 0, *_pip_key(c)[1:])
+    cuda = variants.cuda_number(c.variant.cuda)
+    native = not need.driver_cuda or cuda <= variants.cuda_number(need.driver_cuda)
+    return (kind, native, cuda, *_pip_key(c)[1:])
 
 
 def pip_choice(candidates: Iterable[Candidate]) -> Candidate | None:
