@@ -657,3 +657,25 @@ def test_driver_535_takes_a_cuda_12_build_through_minor_version_compatibility(
     # 12.2 driver; the newest CUDA wins.
     assert "minor-version compatibility" in " ".join(torch["notes"])
     assert torch["variant"].startswith("CUDA 12.")
+
+
+def test_doctors_way_out_names_only_the_indexes_that_hold_the_chosen_files(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    from torchbuild.__main__ import cli
+    from torchbuild.target import to_json
+
+    target = tmp_path / "x86.json"
+    target.write_text(json.dumps(to_json(nvidia("535.183.01", "12.2", python="3.10"))))
+    with serve_indexes() as served:
+        env = {**cli_env, "TORCHBUILD_MIRRORS": served.mirrors, "COLUMNS": "60"}
+        result = CliRunner().invoke(
+            cli, ["doctor", "--target", str(target), "torch", "torchvision"], env=env
+        )
+    assert result.exit_code == 1, result.output
+    lines = result.stdout.splitlines()
+    pip = next(line.strip() for line in lines if line.strip().startswith("pip install"))
+    assert "/whl/" not in pip  # every chosen file is PyPI's: no PyTorch index to add
+    hashes = [line.strip() for line in lines if "--hash=sha256:" in line]
+    assert len(hashes) == 2
+    assert all(len(h.rsplit(":", 1)[1]) == 64 for h in hashes)  # never folded in a narrow terminal

@@ -77,19 +77,23 @@ def _render_install(report: Report) -> None:
         (r.project, f"{escape(r.filename or '?')} [dim]from[/] {escape(r.index_url)}")
         for r in install.routes
     ]
-    constraints = "\n".join(r.constraint for r in install.routes)
-    rows.append(("constraints.txt", escape(constraints)))
-    rows.append(("pip", escape(dict(install.commands)["pip"])))
     rows.append(
         (
             "files",
-            escape(
-                f"`torchbuild index config --for '{wanted}'` writes constraints.txt, pip.conf "
-                "and the uv routing (pyproject-uv.toml) for this set"
+            (
+                "`torchbuild index config --for` (below) writes constraints.txt, pip.conf and "
+                "the uv routing (pyproject-uv.toml) for this set"
             ),
         )
     )
     ui.console.print(ui.labelled(rows))
+    # Hashes, commands and URLs are copied by people: each on a line of its own, never folded.
+    ui.console.print("[bold]constraints.txt[/]:")
+    for route in install.routes:
+        ui.print_whole("  ", route.constraint)
+    ui.console.print("[bold]then[/]:")
+    ui.print_whole("  ", dict(install.commands)["pip"])
+    ui.print_whole("  ", f"torchbuild index config --for '{wanted}'")
 
 
 @click.command()

@@ -848,7 +848,9 @@ def _install_exactly(
     dependency = [
         s.location.rstrip("/") + "/" if s.location.rstrip("/") == DEFAULT_INDEX_URL else s.location
         for s in sources
-        if s.kind == "index" and s.location not in routed
+        # The run's dependencies (numpy, nvidia-*) come from where pip looks, not from the
+        # known torch indexes that hold no chosen file.
+        if s.kind == "index" and s.location not in routed and s.known is None
     ]
     return install_config(
         decisions,
