@@ -6,7 +6,6 @@ handed on. ``file://`` URLs and plain paths (pip's find-links directories) are c
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import ssl
 import urllib.error
@@ -15,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 from .errors import NetworkError, SourceError
+from .fs import hash_stream
 
 __all__ = ["download", "fetch_to"]
 
@@ -36,15 +36,8 @@ def fetch_to(url: str, dest: Path, *, timeout: float, cert: str | None = None) -
 
     Network and file errors propagate as urllib/OS errors: callers word them for their case.
     """
-    digest = hashlib.sha256()
     with _open(url, timeout, cert) as src, dest.open("xb") as out:  # type: ignore[attr-defined]
-        while True:
-            chunk = src.read(CHUNK)
-            if not chunk:
-                break
-            digest.update(chunk)
-            out.write(chunk)
-    return digest.hexdigest()
+        return hash_stream(src, out).sha256
 
 
 def download(

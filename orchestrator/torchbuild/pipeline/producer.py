@@ -45,6 +45,7 @@ from ..compile.key import BuildKey, build_key
 from ..compile.runner import run_build
 from ..compile.workdir import BuildDir
 from ..errors import BuildError, InputError, ToolchainError
+from ..fs import sha256_file
 from ..http import download
 from ..recipes import render_package
 from ..recipes import to_json as recipe_json
@@ -411,7 +412,7 @@ class Producer:
             for entry in self.wheelhouse.find(project):
                 if entry.filename == wheel.name:
                     return entry.sha256
-        return _sha256(wheel)
+        return sha256_file(wheel).sha256
 
     def _probe_torch(self) -> Any:
         from ..detect.torch import probe_installed_torch
@@ -950,12 +951,6 @@ def _req_name(text: str) -> str | None:
         return canonicalize_name(Requirement(text).name)
     except InvalidRequirement:
         return None
-
-
-def _sha256(path: Path) -> str:
-    from ..recipes.load import sha256_of
-
-    return sha256_of(path)
 
 
 def parse_version(text: str | None) -> Version | None:

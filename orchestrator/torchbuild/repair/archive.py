@@ -10,7 +10,6 @@ input always gives the same bytes. It is written under a temporary name and rena
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
 import posixpath
 import re
@@ -21,7 +20,7 @@ import zipfile
 from typing import TYPE_CHECKING
 
 from ..errors import InputError
-from ..fs import temp_path, unlink_quiet
+from ..fs import sha256_file, temp_path, unlink_quiet
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -76,13 +75,8 @@ def _unpack(wheel: Path, dest: Path) -> dict[str, int]:
 
 def record_hash(path: Path) -> tuple[str, int]:
     """``sha256=<urlsafe-b64>`` and the size of a file, as RECORD lists them."""
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(_CHUNK), b""):
-            digest.update(chunk)
-            size += len(chunk)
-    text = base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode("ascii")
+    digest, size = sha256_file(path)
+    text = base64.urlsafe_b64encode(bytes.fromhex(digest)).rstrip(b"=").decode("ascii")
     return f"sha256={text}", size
 
 

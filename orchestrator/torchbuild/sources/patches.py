@@ -10,7 +10,6 @@ was found.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol, Sequence
 
 from .. import run
 from ..errors import SourceError
+from ..fs import sha256_file
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -248,7 +248,7 @@ def check(tree: Path, patch: Path) -> CheckResult:
 
 def _verify_sha256(p: PatchLike) -> None:
     try:
-        digest = hashlib.sha256(p.path.read_bytes()).hexdigest()
+        digest = sha256_file(p.path).sha256
     except OSError as exc:
         raise SourceError(f"cannot read patch {p.file}: {exc.strerror or exc}") from None
     if digest != p.sha256:

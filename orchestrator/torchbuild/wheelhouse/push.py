@@ -46,6 +46,7 @@ from packaging.utils import canonicalize_name
 
 from .. import __version__
 from ..errors import InputError, NetworkError, WheelhouseError
+from ..fs import hash_stream
 from ..resolve.indexes import FileLink, IndexClient, Response, Source
 from .credentials import CREDENTIAL_PLACES, Credentials, find_credentials
 
@@ -257,15 +258,12 @@ class Remote:
         creds = self.credentials
         if creds is not None and urlsplit(url).netloc == urlsplit(self.index_url).netloc:
             headers["Authorization"] = creds.header()
-        digest = hashlib.sha256()
         try:
             request = urllib.request.Request(url, headers=headers)  # noqa: S310 - from the index
             with self._opener.open(request, timeout=self.timeout) as reply:
-                for chunk in iter(lambda: reply.read(_CHUNK), b""):
-                    digest.update(chunk)
+                return hash_stream(reply).sha256
         except (OSError, ValueError) as exc:
             raise NetworkError(f"cannot download {url} to compare it: {exc}") from None
-        return digest.hexdigest()
 
     def upload(self, path: Path, entry: Entry, metadata: bytes, blake2_256: str) -> None:
         """POST one wheel with ``:action=file_upload``; raise on anything but success."""

@@ -45,7 +45,7 @@ from packaging.utils import canonicalize_name
 
 from .. import __version__
 from ..errors import InputError, WheelhouseError
-from ..fs import copy_hashing, fsync_dir, pid_alive, unlink_quiet
+from ..fs import copy_hashing, fsync_dir, hash_stream, pid_alive, unlink_quiet
 from ..resolve.indexes import parse_html, parse_json
 from . import pages
 from .manifest import Entry, dump_manifest, load_manifest
@@ -561,22 +561,12 @@ def _expected(tree: _Tree) -> list[tuple[Entry | None, ImportItem]]:
     return out
 
 
-def _hash_stream(handle: IO[bytes], sink: IO[bytes] | None = None) -> tuple[str, int]:
-    digest, size = hashlib.sha256(), 0
-    for chunk in iter(lambda: handle.read(_CHUNK), b""):
-        digest.update(chunk)
-        size += len(chunk)
-        if sink is not None:
-            sink.write(chunk)
-    return digest.hexdigest(), size
-
-
 def _verify_tree(tree: _Tree, expected: list[tuple[Entry | None, ImportItem]]) -> None:
     for entry, item in expected:
         rel = f"simple/{item.project}/{item.filename}"
         try:
             with tree.open(rel) as handle:
-                digest, size = _hash_stream(handle)
+                digest, size = hash_stream(handle)
         except FileNotFoundError:
             raise _damaged(tree, f"{rel} is listed but missing") from None
         if digest != item.sha256 or (item.size is not None and size != item.size):
@@ -693,7 +683,7 @@ def _add_all(wh: Wheelhouse, tree: _Tree, plan: ImportResult) -> list[Entry]:
                 scratch.mkdir(exist_ok=True)
                 path = scratch / item.filename
                 with tree.open(rel) as handle, path.open("xb") as sink:
-                    digest, _ = _hash_stream(handle, sink)
+                    digest, _ = hash_stream(handle, sink)
                 if digest != item.sha256:
                     raise _damaged(tree, f"{rel} changed while it was imported")
             result = wh.add(path, origin=origin)
