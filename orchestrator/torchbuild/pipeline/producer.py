@@ -28,7 +28,6 @@ import re
 import shutil
 import tempfile
 import time
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
@@ -52,6 +51,7 @@ from ..recipes import to_json as recipe_json
 from ..repair import RepairRequest, clean_version, repair
 from ..resolve import matrix
 from ..sources.patches import apply_series
+from ..wheel import parse_name, read_metadata, requires_dist, shipped_sonames
 from ..wheelhouse import Wheelhouse
 
 if TYPE_CHECKING:
@@ -137,32 +137,12 @@ class _Against:
 
 
 @functools.lru_cache(maxsize=32)
-def _sonames_in_wheel(wheel: Path) -> tuple[str, ...]:
-    """The shared libraries a wheel ships, by file name, read from its zip directory alone.
-
-    Wheels store each library under its soname (auditwheel keeps the two equal for the
-    libraries it grafts), so the names serve as sonames; unpacking a 200 MB torch wheel to read
-    every ELF header would cost seconds on each run.
-    """
-    with zipfile.ZipFile(wheel) as zf:
-        names = {n.rsplit("/", 1)[-1] for n in zf.namelist()}
-    return tuple(sorted(n for n in names if n.endswith(".so") or ".so." in n))
-
-
 def _sonames_in_dir(root: Path) -> tuple[str, ...]:
     return tuple(sorted({p.name for p in root.rglob("*.so*") if p.is_file()}))
 
 
-def _requires_dist(wheel: Path) -> list[Requirement]:
-    with zipfile.ZipFile(wheel) as zf:
-        meta = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
-        msg = email.parser.Parser().parsestr(zf.read(meta).decode("utf-8", "replace"))
-    out = []
-    for text in msg.get_all("Requires-Dist") or []:
-        name = _req_name(text)
-        if name is not None:
-            out.append(Requirement(text))
-    return out
+def _requires_dist(wheel: Path, *, extras: bool = True) -> tuple[Requirement, ...]:
+    return requires_dist(read_metadata(wheel), extras=extras)
 
 
 def _pyproject_build_requires(tree: Path) -> list[str]:
@@ -271,7 +251,7 @@ class Producer:
     # -- prebuilt --------------------------------------------------------------------------
 
     def _fetch_prebuilt(self, url: str, filename: str, sha256: str | None) -> Path:
-        project = canonicalize_name(filename.split("-", 1)[0])
+        project = parse_name(filename).project
         for entry in self.wheelhouse.find(project):
             if entry.filename == filename and (sha256 is None or entry.sha256 == sha256):
                 return self.wheelhouse.project_dir(project) / filename  # another target's
@@ -344,7 +324,7 @@ class Producer:
                 hint=f"install this machine's CPU torch into {self.options.python} (the same "
                 "release as the target's, e.g. from https://download.pytorch.org/whl/cpu)",
             )
-        target_version = torch_wheel.name.split("-")[1].split("+")[0]
+        target_version = parse_name(torch_wheel.name).version.public
         if Version(target_version).release[:2] != host.version.release[:2]:
             self._note(
                 f"the host's torch {host.version} runs {name}'s build scripts; the target's is "
@@ -355,7 +335,7 @@ class Producer:
             (),
             inherit_site=True,
             identity={TORCH: f"{torch_wheel.name} sha256:{sha}", "host-torch": str(host.version)},
-            provided=_sonames_in_wheel(torch_wheel),
+            provided=shipped_sonames(torch_wheel),
             target_torch=torch_wheel,
         )
 
@@ -382,7 +362,7 @@ class Producer:
             if torch_wheel is not None:
                 wheels.append(torch_wheel)
                 identity[TORCH] = f"{torch_wheel.name} sha256:{self._wheel_sha256(torch_wheel)}"
-                provided.extend(_sonames_in_wheel(torch_wheel))
+                provided.extend(shipped_sonames(torch_wheel))
             elif self._installed_torch is not None or self._probe_torch() is not None:
                 installed = self._installed_torch or self._probe_torch()
                 inherit_site = True
@@ -407,7 +387,7 @@ class Producer:
     def _wheel_sha256(self, wheel: Path) -> str:
         """A wheelhouse wheel's sha256 from its manifest (hashing a 200 MB torch wheel again
         for every package that builds against it would cost seconds)."""
-        project = canonicalize_name(wheel.name.split("-", 1)[0])
+        project = parse_name(wheel.name).project
         if wheel.parent == self.wheelhouse.project_dir(project):
             for entry in self.wheelhouse.find(project):
                 if entry.filename == wheel.name:
@@ -595,7 +575,7 @@ class Producer:
                 the_version, rendered, source, key, against, result.wheel, family=family
             )
         self.produced[canonical] = published
-        version = published.name.split("-")[1]
+        version = str(parse_name(published.name).version)
         detail = f"built in {result.seconds:.0f} s with {result.jobs} job(s)"
         if result.attempts > 1:
             retries = result.attempts - 1
@@ -751,7 +731,7 @@ class Producer:
         """Repair, verify, publish: only a wheel that passed all three reaches the index."""
         scratch = Path(tempfile.mkdtemp(prefix="repair-", dir=self._scratch()))
         try:
-            raw_version = built.name.split("-")[1]
+            raw_version = str(parse_name(built.name).version)
             clean = str(version) if family else clean_version(raw_version)
             local = self._local_label(rendered, against, family)
             provenance = {
@@ -828,11 +808,7 @@ class Producer:
                 skip.add(dep)
         requirements = [str(r) for r in _requires_dist(wheel) if _req_name(str(r)) not in skip]
         for companion in companions:
-            requirements += [
-                str(r)
-                for r in _requires_dist(companion)
-                if r.marker is None or "extra" not in str(r.marker)
-            ]
+            requirements += [str(r) for r in _requires_dist(companion, extras=False)]
         tools = venvs.cached_venv(
             self.options.cache_dir / "envs", self.options.python, self.options.installer, ["pip"]
         )
@@ -890,12 +866,11 @@ class Producer:
             provided.add(TORCH)
         wanted: list[str] = []
         for wheel in self.produced.values():
-            for req in _requires_dist(wheel):
-                if canonicalize_name(req.name) in provided:
-                    continue
-                if req.marker is not None and "extra" in str(req.marker):
-                    continue
-                wanted.append(str(req))
+            wanted.extend(
+                str(req)
+                for req in _requires_dist(wheel, extras=False)
+                if canonicalize_name(req.name) not in provided
+            )
         wanted = list(dict.fromkeys(wanted))
         if not wanted:
             return
@@ -919,7 +894,7 @@ class Producer:
                     "this step, or fix the index configuration",
                 )
             for wheel in sorted(tmp.glob("*.whl")):
-                if canonicalize_name(wheel.name.split("-", 1)[0]) not in provided:
+                if parse_name(wheel.name).project not in provided:
                     self.wheelhouse.add(wheel, origin="dependency of the set")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

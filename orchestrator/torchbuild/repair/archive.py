@@ -9,7 +9,6 @@ input always gives the same bytes. It is written under a temporary name and rena
 
 from __future__ import annotations
 
-import base64
 import os
 import posixpath
 import re
@@ -20,14 +19,14 @@ import zipfile
 from typing import TYPE_CHECKING
 
 from ..errors import InputError
-from ..fs import sha256_file, temp_path, unlink_quiet
+from ..fs import temp_path, unlink_quiet
+from ..wheel import record_hash
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
     from pathlib import Path
 
 __all__ = [
-    "record_hash",
     "set_metadata_version",
     "set_wheel_tags",
     "unpack",
@@ -71,13 +70,6 @@ def _unpack(wheel: Path, dest: Path) -> dict[str, int]:
             mode = stat.S_IMODE(member.external_attr >> 16)
             modes[member.filename] = mode or 0o644
     return modes
-
-
-def record_hash(path: Path) -> tuple[str, int]:
-    """``sha256=<urlsafe-b64>`` and the size of a file, as RECORD lists them."""
-    digest, size = sha256_file(path)
-    text = base64.urlsafe_b64encode(bytes.fromhex(digest)).rstrip(b"=").decode("ascii")
-    return f"sha256={text}", size
 
 
 def _date_time() -> tuple[int, int, int, int, int, int]:

@@ -11,7 +11,6 @@ host, the root's pip fetches them from its default index.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import importlib.util
 import json
@@ -27,6 +26,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from .. import __version__, run
 from ..errors import InputError, NetworkError, ToolchainError
+from ..wheel import record_digest
 from . import marker
 from .create import install_packages, trust_host_certificates
 from .inside import require_superuser, run_inside
@@ -78,11 +78,6 @@ def _installed_distribution() -> Distribution | None:
     return dist if Path(str(dist.locate_file(init))).resolve() == running else None
 
 
-def _record_hash(data: bytes) -> str:
-    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
-    return f"sha256={digest.decode()}"
-
-
 def repack_installed(dist: Distribution, out_dir: Path) -> Path:
     """A wheel made again from an installed distribution's files (RECORD rewritten)."""
     files = [
@@ -108,7 +103,9 @@ def repack_installed(dist: Distribution, out_dir: Path) -> Path:
             for f in files:
                 data = Path(str(dist.locate_file(f))).read_bytes()
                 wheel.writestr(f.as_posix(), data)
-                record.append(f"{f.as_posix()},{_record_hash(data)},{len(data)}")
+                record.append(
+                    f"{f.as_posix()},{record_digest(hashlib.sha256(data).hexdigest())},{len(data)}"
+                )
             record.append(f"{info_dir}/RECORD,,")
             wheel.writestr(f"{info_dir}/RECORD", "\n".join(record) + "\n")
         temp.replace(out_dir / name)
