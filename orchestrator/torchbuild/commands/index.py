@@ -454,7 +454,10 @@ def push(
     from ..wheelhouse import Wheelhouse
 
     wh = Wheelhouse(settings.wheelhouse_dir)
-    remote = Remote(to, index_url)
+    from ..resolve.pipconfig import read_pip_config
+
+    # The certificate authorities pip is told to trust (a company proxy's) apply here too.
+    remote = Remote(to, index_url, cert=read_pip_config().cert)
     plan = plan_push(wh, remote, projects)
 
     def status_of(item_status: str) -> str:

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import ssl
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
+from ... import http
+from ...http import Response, Transport
 from ..pipconfig import DEFAULT_INDEX_URL
+
+# Response and Transport live in torchbuild.http; the index modules take them from here.
+__all__ = [
+    "ACCEPT",
+    "DEFAULT_TIMEOUT",
+    "DEFAULT_TTL",
+    "JSON_TYPE",
+    "FileLink",
+    "Listing",
+    "Response",
+    "Source",
+    "Transport",
+    "urllib_transport",
+]
 
 log = logging.getLogger(__name__)
 
@@ -105,38 +115,6 @@ class Listing:
         return self.status != "error"
 
 
-@dataclass(frozen=True)
-class Response:
-    status: int
-    url: str
-    headers: Mapping[str, str]  # lower-case names
-    body: bytes
-
-
-#: ``transport(url, headers, timeout) -> Response``; raises ``OSError`` when nothing answered.
-Transport = Callable[[str, Mapping[str, str], float], Response]
-
-
 def urllib_transport(cert: str | None = None) -> Transport:
     """The real network: urllib, the system's (or pip's ``cert``) CA bundle, env proxies."""
-    context = ssl.create_default_context(cafile=cert if cert and Path(cert).is_file() else None)
-    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
-
-    def fetch(url: str, headers: Mapping[str, str], timeout: float) -> Response:
-        request = urllib.request.Request(url, headers=dict(headers))  # noqa: S310 - http(s) only
-        try:
-            with opener.open(request, timeout=timeout) as reply:
-                return Response(
-                    reply.status,
-                    reply.geturl(),
-                    {k.lower(): v for k, v in reply.headers.items()},
-                    reply.read(),
-                )
-        except urllib.error.HTTPError as exc:
-            headers = {k.lower(): v for k, v in exc.headers.items()} if exc.headers else {}
-            body = b""
-            with contextlib.suppress(OSError, AttributeError):  # no body is fine for an error
-                body = exc.read()
-            return Response(exc.code, url, headers, body)
-
-    return fetch
+    return http.transport(cert)
