@@ -37,7 +37,7 @@ import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, Sequence
 from urllib.parse import urljoin, urlsplit
 
 from packaging.utils import canonicalize_name
@@ -47,6 +47,7 @@ from ..errors import InputError, NetworkError, WheelhouseError
 from ..fs import hash_stream
 from ..resolve.indexes import FileLink, IndexClient, Response, Source
 from .credentials import CREDENTIAL_PLACES, Credentials, find_credentials
+from .sameness import Conflict, conflict_error, sameness
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -59,6 +60,7 @@ __all__ = [
     "PushItem",
     "PushPlan",
     "PushResult",
+    "PushStatus",
     "Remote",
     "derive_index_url",
     "plan_push",
@@ -66,6 +68,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: What a push does with one local wheel (see the module docstring).
+PushStatus = Literal["upload", "present", "conflict"]
 
 #: Seconds one read or write on the socket may wait (not the whole upload of a big wheel).
 DEFAULT_TIMEOUT = 60.0
@@ -357,7 +362,7 @@ class PushItem:
     """One local wheel and what the remote has under its filename."""
 
     entry: Entry
-    status: str  #: "upload", "present" or "conflict"
+    status: PushStatus
     remote_sha256: str | None = None
 
 
@@ -369,7 +374,7 @@ class PushPlan:
     index_url: str
     items: tuple[PushItem, ...]
 
-    def _with(self, status: str) -> tuple[PushItem, ...]:
+    def _with(self, status: PushStatus) -> tuple[PushItem, ...]:
         return tuple(item for item in self.items if item.status == status)
 
     @property
@@ -418,20 +423,24 @@ def plan_push(wh: Wheelhouse, remote: Remote, projects: Sequence[str] = ()) -> P
             items.append(PushItem(entry, "upload"))
             continue
         theirs = (link.sha256 or remote.remote_sha256(link.url)).lower()
-        status = "present" if theirs == entry.sha256 else "conflict"
-        items.append(PushItem(entry, status, theirs))
+        same = sameness(entry.sha256, theirs)
+        items.append(PushItem(entry, "upload" if same == "missing" else same, theirs))
     return PushPlan(remote.upload_url, remote.index_url, tuple(items))
 
 
 def refusal(plan: PushPlan) -> WheelhouseError:
     """The error a plan with conflicts is refused with: the first file and both hashes."""
-    first = plan.conflicts[0]
-    more = len(plan.conflicts) - 1
-    return WheelhouseError(
-        f"{first.entry.filename} is on {plan.index_url} with different contents "
-        f"(remote sha256 {first.remote_sha256}, local sha256 {first.entry.sha256})"
-        + (f", and {more} more file(s) differ" if more else "")
-        + "; nothing was uploaded",
+    return conflict_error(
+        [
+            Conflict(
+                item.entry.filename,
+                ("remote", item.remote_sha256 or "?"),
+                ("local", item.entry.sha256),
+            )
+            for item in plan.conflicts
+        ],
+        where=f"on {plan.index_url}",
+        nothing_done="nothing was uploaded",
         hint="wheels are immutable: give the local wheel another version or build tag, or "
         "remove the remote file first",
     )

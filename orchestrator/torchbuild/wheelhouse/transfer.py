@@ -38,7 +38,7 @@ import tarfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Iterator, Optional, Protocol, Sequence, Union
+from typing import IO, TYPE_CHECKING, Iterator, Literal, Optional, Protocol, Sequence, Union
 from urllib.parse import quote
 
 from packaging.utils import canonicalize_name
@@ -49,6 +49,7 @@ from ..fs import copy_hashing, fsync_dir, hash_stream, pid_alive, unlink_quiet
 from ..resolve.indexes import parse_html, parse_json
 from . import pages
 from .manifest import Entry, dump_manifest, load_manifest
+from .sameness import Conflict, conflict_error, sameness
 
 if TYPE_CHECKING:
     from .store import Wheelhouse
@@ -61,6 +62,7 @@ __all__ = [
     "ExportResult",
     "ImportItem",
     "ImportResult",
+    "ImportStatus",
     "export",
     "import_",
     "plan_import",
@@ -71,6 +73,10 @@ _MARKER = ".torchbuild/export.json"
 _TAR_SUFFIXES = {".tar": "w", ".tar.gz": "w:gz", ".tgz": "w:gz"}
 _CHUNK = 1024 * 1024
 _IMPORT_PREFIX = "import-"
+
+#: What an import does with one wheel of the source: add it, or find it there already (the
+#: same bytes, or a conflict that refuses the import).
+ImportStatus = Literal["add", "present", "conflict"]
 
 
 def _tar_mode(path: Path) -> str | None:
@@ -482,7 +488,7 @@ class ImportItem:
     sha256: str
     size: int | None
     origin: str
-    status: str  #: "add", "present" or "conflict"
+    status: ImportStatus
     local_sha256: str | None = None
 
 
@@ -495,7 +501,7 @@ class ImportResult:
     added: tuple[Entry, ...]
     dry_run: bool
 
-    def with_status(self, status: str) -> tuple[ImportItem, ...]:
+    def with_status(self, status: ImportStatus) -> tuple[ImportItem, ...]:
         return tuple(item for item in self.items if item.status == status)
 
 
@@ -604,7 +610,8 @@ def _plan(wh: Wheelhouse, tree: _Tree, projects: Sequence[str]) -> ImportResult:
         if local is None:
             items.append(item)
             continue
-        status = "present" if local.sha256 == item.sha256 else "conflict"
+        same = sameness(local.sha256, item.sha256)
+        status: ImportStatus = "add" if same == "missing" else same
         items.append(
             ImportItem(
                 item.project,
@@ -645,13 +652,13 @@ def import_(
             plan = _plan(wh, tree, projects)
         conflicts = plan.with_status("conflict")
         if conflicts:
-            first = conflicts[0]
-            more = len(conflicts) - 1
-            raise WheelhouseError(
-                f"{first.filename} is already in the wheelhouse with different contents "
-                f"(local sha256 {first.local_sha256}, imported sha256 {first.sha256})"
-                + (f", and {more} more file(s) differ" if more else "")
-                + "; nothing was imported",
+            raise conflict_error(
+                [
+                    Conflict(c.filename, ("local", c.local_sha256 or "?"), ("imported", c.sha256))
+                    for c in conflicts
+                ],
+                where="already in the wheelhouse",
+                nothing_done="nothing was imported",
                 hint="wheels are immutable: remove the local file first, or import with "
                 "--project to leave that project out",
             )
