@@ -11,14 +11,13 @@ from rich.table import Table
 
 from .. import ui
 from ..detect.torch import probe_installed_torch
-from ..errors import InputError
 from ..resolve.indexes import Source, client_for, configured_sources
 from ..resolve.matrix import parse_request
 from ..resolve.pipconfig import DEFAULT_INDEX_URL, PipConfig, read_pip_config
 from ..resolve.plan import make_plan, plan_json, source_summaries
 from ..resolve.tags import tag_set
 from ..resolve.variants import describe_need
-from ._common import json_option, settings_from, target_from, target_option
+from ._common import json_option, parse_sources, settings_from, target_from, target_option
 
 if TYPE_CHECKING:
     from ..resolve.matrix import Request
@@ -91,18 +90,6 @@ def where_pip_looks(
         prefix = Path(target.python.executable).parent.parent
     pip = read_pip_config(site_prefix=prefix)
     return settings, target, pip, configured_sources(settings, pip)
-
-
-def _user_sources(values: tuple[str, ...]) -> dict[str, str]:
-    out = {}
-    for value in values:
-        name, sep, path = value.partition("=")
-        if not sep or not name or not path:
-            raise InputError(
-                f"--source {value!r} is not PKG=PATH", hint="e.g. --source torch=~/src/pytorch"
-            )
-        out[name.strip().lower()] = path.strip()
-    return out
 
 
 def plan_for(
@@ -238,7 +225,7 @@ def plan(
         sources=sources,
         cuda=cuda,
         ignore_matrix=ignore_matrix,
-        user_sources=_user_sources(user_sources),
+        user_sources={k: v.location for k, v in parse_sources(user_sources).items()},
     )
     for row in source_summaries(result):
         if row["status"] == "error":

@@ -22,7 +22,7 @@ from ..resolve.plan import plan_json
 from ..resolve.variants import need_for
 from ..target import Libc, Target
 from ..venvs import find_installer, interpreter_facts
-from ._common import json_option, terminate_as_interrupt
+from ._common import json_option, parse_env, parse_sources, terminate_as_interrupt
 from .plan import index_options, plan_for, where_pip_looks
 
 if TYPE_CHECKING:
@@ -52,24 +52,6 @@ def _split(packages: Sequence[str]) -> tuple[list[Request], list[tuple[str, str 
         pins = [s.version for s in req.specifier if s.operator in ("==", "===")]
         others.append((name, pins[0] if pins else None, text))
     return family, others
-
-
-def _user_sources(values: Sequence[str]) -> dict[str, sources.SourceRequest]:
-    out: dict[str, sources.SourceRequest] = {}
-    for value in values:
-        request = sources.parse_user_source(value)
-        out[request.package] = request
-    return out
-
-
-def _env_pairs(values: Sequence[str]) -> dict[str, str]:
-    out = {}
-    for value in values:
-        key, sep, val = value.partition("=")
-        if not sep or not key:
-            raise InputError(f"--env {value!r} is not KEY=VALUE", hint="e.g. --env USE_CUDA=0")
-        out[key] = val
-    return out
 
 
 def _installer_args(sources_: Sequence[Source], offline: bool, prefer: str) -> Any:
@@ -253,7 +235,7 @@ def wheel(
     verified in a fresh environment and only then published. Interrupted builds resume.
     """
     family, others = _split(packages)
-    given = _user_sources(user_sources)
+    given = parse_sources(user_sources)
     wanted = []
     for name, version, text in others:
         if name not in given:
@@ -277,7 +259,7 @@ def wheel(
         "build": {
             "jobs": jobs,
             "verbose": bool((ctx.find_root().obj or {}).get("verbose")),
-            "cli_env": _env_pairs(env_pairs),
+            "cli_env": parse_env(env_pairs),
             "recipe_dirs": tuple(recipe_dir),
             "compiler_cache": compiler_cache,
             "distcc_hosts": distcc_hosts,
