@@ -15,13 +15,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from .. import detect, sources, ui
+from ..detect.interpreter import probe_interpreter
 from ..errors import InputError, TorchbuildError
 from ..pipeline.producer import Outcome, Producer, Wanted, WheelOptions
 from ..resolve.matrix import PACKAGES, parse_request
 from ..resolve.plan import plan_json
 from ..resolve.variants import need_for
 from ..target import Libc, Target
-from ..venvs import find_installer, interpreter_facts
+from ..venvs import find_installer
 from ._common import json_option, parse_env, parse_sources, terminate_as_interrupt
 from .plan import index_options, plan_for, where_pip_looks
 
@@ -388,8 +389,8 @@ def _prepare(
         )
     interpreter = python.expanduser().absolute() if python else None
     if interpreter is not None and not spec and root is None:
-        facts = interpreter_facts(interpreter)
-        target = detect.detect_host(settings, python_executable=facts["executable"])
+        facts = probe_interpreter(interpreter)
+        target = detect.detect_host(settings, python_executable=facts.executable)
     # A preset's or profile's interpreter path is the board's, not one on this machine.
     on_host = target.origin == "host"
     exe = target.python.executable if on_host and target.python else None

@@ -43,6 +43,7 @@ from ..compile.distcc import find_distcc
 from ..compile.key import BuildKey, build_key
 from ..compile.runner import run_build
 from ..compile.workdir import BuildDir
+from ..detect.interpreter import probe_interpreter
 from ..errors import BuildError, InputError, ToolchainError
 from ..fs import sha256_file
 from ..http import download
@@ -655,9 +656,9 @@ class Producer:
         names += [Path(tool.path).name for tool in (tc.cc, tc.cxx) if tool is not None]
         # setuptools runs the compiler the interpreter was built with, by that name (Debian's
         # x86_64-linux-gnu-gcc): it must go through the cache too.
-        facts = venvs.interpreter_facts(self.options.python)
-        for var in ("cc", "cxx"):
-            words = facts.get(var, "").split()
+        facts = probe_interpreter(self.options.python)
+        for command in (facts.cc, facts.cxx):
+            words = command.split()
             if words:
                 names.append(Path(words[0]).name)
         return list(dict.fromkeys(names))
