@@ -15,7 +15,7 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Literal, Sequence
 
 from filelock import FileLock
 
@@ -45,7 +45,7 @@ INSTALL_TIMEOUT = 3600.0
 class Installer:
     """How packages get into an environment: ``uv pip`` or the environment's own pip."""
 
-    tool: str  # "uv" | "pip"
+    tool: Literal["uv", "pip"]
     uv: Path | None
     index_args: tuple[str, ...]  # --index-url/--extra-index-url/--find-links/--no-index
     offline: bool = False

@@ -240,3 +240,13 @@ def test_pairing() -> None:
     assert variants.pairing_problem(official, cu132, stable_abi=True) is None
     assert variants.pairing_problem(official, cu132, stable_abi=False) is not None
     assert variants.pairing_problem(Variant("cpu", family="pypi"), official, stable_abi=True)
+
+
+def test_index_facts_name_known_families_only() -> None:
+    from typing import get_args
+
+    from torchbuild.resolve.variants import Family, _family, load_facts
+
+    assert {p.family for p in load_facts().indexes} <= set(get_args(Family))
+    with pytest.raises(ValueError, match="unknown wheel family 'conda'"):
+        _family("conda")

@@ -103,7 +103,7 @@ class ExportResult:
     """What :func:`export` wrote."""
 
     destination: Path
-    kind: str  #: "dir" or "tar"
+    kind: Literal["dir", "tar"]
     entries: tuple[Entry, ...]
     bytes: int
 

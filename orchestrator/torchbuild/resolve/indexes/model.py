@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 from ... import http
 from ...http import Response, Transport
@@ -37,6 +37,9 @@ DEFAULT_TIMEOUT = 20.0
 DEFAULT_TTL = 600.0
 _CACHE_FORMAT = 1
 
+SourceKind = Literal["index", "find-links", "wheelhouse"]
+ListingStatus = Literal["ok", "not-found", "error"]
+
 
 # -- what is asked and what comes back -------------------------------------------------------
 
@@ -45,7 +48,8 @@ _CACHE_FORMAT = 1
 class Source:
     """One place wheels are looked for."""
 
-    kind: str  # "index" (PEP 503/691), "find-links" (a directory or a page), "wheelhouse"
+    #: "index" (PEP 503/691), "find-links" (a directory or a page), "wheelhouse"
+    kind: SourceKind
     location: str  # URL or path, as configured
     origin: str  # who configured it: "pip file:/etc/pip.conf [global]", "--find-links", ...
 
@@ -103,7 +107,8 @@ class Listing:
     source: Source
     project: str
     files: tuple[FileLink, ...] = ()
-    status: str = "ok"  # "ok", "not-found" (the index has no such project), "error"
+    #: "not-found": the index has no such project.
+    status: ListingStatus = "ok"
     error: str | None = None
     #: Answered from the on-disk cache (how old, in seconds), or None when fetched/read now.
     cache_age: float | None = None
