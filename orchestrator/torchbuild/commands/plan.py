@@ -76,12 +76,16 @@ def where_pip_looks(
     find_links: tuple[str, ...],
     offline: bool,
     root: Path | None = None,
+    **flags: Any,
 ) -> tuple[Settings, Target, PipConfig, list[Source]]:
+    """The settings (these flags, and ``flags``: more of the command's own, through the chain),
+    the target, pip's configuration and the places wheels are looked for."""
     settings = settings_from(
         index_url=index_url,
         extra_index_url=extra_index_url,
         find_links=find_links,
         offline=True if offline else None,
+        **flags,
     )
     target = target_from(target_spec, settings, root)
     prefix = None

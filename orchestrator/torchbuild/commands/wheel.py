@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,9 +195,8 @@ class TargetsFailedError(TorchbuildError):
 @click.option(
     "--installer",
     type=click.Choice(["auto", "uv", "pip"]),
-    default="auto",
-    show_default=True,
-    help="What fills build and verify environments.",
+    default=None,
+    help="What fills build and verify environments (default: auto, uv when installed).",
 )
 @click.option(
     "--no-deps", is_flag=True, help="Do not add the set's dependencies to the wheelhouse."
@@ -225,7 +223,7 @@ def wheel(
     recipe_dir: tuple[Path, ...],
     compiler_cache: str | None,
     distcc_hosts: str | None,
-    installer: str,
+    installer: str | None,
     no_deps: bool,
 ) -> None:
     """Fetch every fitting prebuilt wheel and build the rest, into the wheelhouse.
@@ -253,18 +251,21 @@ def wheel(
         "given": given,
         "python": python,
         "sysroot": sysroot,
-        "wheelhouse": wheelhouse,
         "cuda": cuda,
         "ignore_matrix": ignore_matrix,
         "index": (index_url, extra_index_url, find_links, offline),
-        "build": {
+        # Flags that are settings go through the settings chain (flag > env > file > default).
+        "flags": {
+            "wheelhouse": wheelhouse,
             "jobs": jobs,
-            "verbose": bool((ctx.find_root().obj or {}).get("verbose")),
-            "cli_env": parse_env(env_pairs),
-            "recipe_dirs": tuple(recipe_dir),
             "compiler_cache": compiler_cache,
             "distcc_hosts": distcc_hosts,
             "installer": installer,
+        },
+        "build": {
+            "verbose": bool((ctx.find_root().obj or {}).get("verbose")),
+            "cli_env": parse_env(env_pairs),
+            "recipe_dirs": tuple(recipe_dir),
             "with_deps": not no_deps,
         },
     }
@@ -364,10 +365,10 @@ def _prepare(
     given: dict[str, sources.SourceRequest],
     python: Path | None,
     sysroot: Path | None,
-    wheelhouse: Path | None,
     cuda: str,
     ignore_matrix: bool,
     index: tuple[str | None, tuple[str, ...], tuple[str, ...], bool],
+    flags: dict[str, Any],
     build: dict[str, Any],
 ) -> _Job:
     """Detect or load one target and plan for it ("host": this machine, as with no --target)."""
@@ -382,11 +383,9 @@ def _prepare(
     root = sysroot.expanduser().absolute() if sysroot else None
     if root is not None and not root.is_dir():
         raise InputError(f"--root {root} is not a directory", hint="give the sysroot's path")
-    settings, target, pip, where = where_pip_looks(spec, *index, root=None if spec else root)
-    if wheelhouse is not None:
-        settings = dataclasses.replace(
-            settings, wheelhouse=wheelhouse, sources={**settings.sources, "wheelhouse": "flag"}
-        )
+    settings, target, pip, where = where_pip_looks(
+        spec, *index, root=None if spec else root, **flags
+    )
     interpreter = python.expanduser().absolute() if python else None
     if interpreter is not None and not spec and root is None:
         facts = probe_interpreter(interpreter)
@@ -415,13 +414,13 @@ def _prepare(
         wheelhouse=settings.wheelhouse_dir,
         cache_dir=settings.cache_path,
         python=run_python,
-        installer=_installer_args(where, settings.offline, build["installer"]),
-        jobs=build["jobs"],
+        installer=_installer_args(where, settings.offline, settings.installer),
+        jobs=settings.jobs,
         verbose=build["verbose"],
         cli_env=build["cli_env"],
         recipe_dirs=build["recipe_dirs"],
-        compiler_cache=build["compiler_cache"] or settings.compiler_cache or "auto",
-        distcc_hosts=build["distcc_hosts"] or settings.distcc_hosts,
+        compiler_cache=settings.compiler_cache or "auto",
+        distcc_hosts=settings.distcc_hosts,
         offline=settings.offline,
         variant=need_for(target, cuda).kind,
         with_deps=build["with_deps"],
