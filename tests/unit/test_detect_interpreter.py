@@ -17,6 +17,23 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
+PROBE_OUTPUT = json.dumps(
+    {
+        "executable": "/usr/bin/python3.11",
+        "version": "3.11.2",
+        "implementation": "cpython",
+        "soabi": "cpython-311-aarch64-linux-gnu",
+        "free_threaded": False,
+        "purelib": "/usr/lib/python3/dist-packages",
+        "platlib": "/usr/lib/python3/dist-packages",
+        "cc": "aarch64-linux-gnu-gcc",
+        "cxx": "aarch64-linux-gnu-g++",
+        "prefix": "/usr",
+        "base_prefix": "/usr",
+    }
+)
+
+
 def test_the_child_says_what_the_process_says() -> None:
     here = current()
     child = probe_interpreter(sys.executable)
@@ -87,3 +104,10 @@ def test_abi_tag(
     implementation: str, version: str, free_threaded: bool, soabi: str, tag: str
 ) -> None:
     assert abi_tag(implementation, version, free_threaded, soabi) == tag
+
+
+def test_from_output_refuses_facts_of_the_wrong_type() -> None:
+    facts = json.loads(PROBE_OUTPUT)
+    assert from_output(PROBE_OUTPUT) is not None
+    for name, wrong in (("version", 3.11), ("free_threaded", "no"), ("purelib", None)):
+        assert from_output(json.dumps({**facts, name: wrong})) is None, name

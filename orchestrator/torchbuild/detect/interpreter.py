@@ -8,7 +8,7 @@ file system by ``root self-install``, so every part of torchbuild sees one set o
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Mapping
 
 from .. import run
@@ -87,19 +87,12 @@ class Interpreter:
 
 
 def _from_facts(facts: Mapping[str, Any]) -> Interpreter:
-    return Interpreter(
-        executable=str(facts["executable"]),
-        version=str(facts["version"]),
-        implementation=str(facts["implementation"]),
-        soabi=str(facts["soabi"]),
-        free_threaded=bool(facts["free_threaded"]),
-        purelib=str(facts["purelib"]),
-        platlib=str(facts["platlib"]),
-        cc=str(facts["cc"]),
-        cxx=str(facts["cxx"]),
-        prefix=str(facts["prefix"]),
-        base_prefix=str(facts["base_prefix"]),
-    )
+    """KeyError for a missing fact, TypeError for one of the wrong type: not the probe's output."""
+    values = {f.name: facts[f.name] for f in fields(Interpreter)}
+    for name, value in values.items():
+        if not isinstance(value, bool if name == "free_threaded" else str):
+            raise TypeError(f"{name} is {value!r}")
+    return Interpreter(**values)
 
 
 def from_output(stdout: str) -> Interpreter | None:
@@ -107,7 +100,7 @@ def from_output(stdout: str) -> Interpreter | None:
     try:
         facts = json.loads(stdout.strip().splitlines()[-1])
         return _from_facts(facts) if isinstance(facts, dict) else None
-    except (ValueError, IndexError, KeyError):
+    except (ValueError, IndexError, KeyError, TypeError):
         return None
 
 
