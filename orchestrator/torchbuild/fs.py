@@ -15,7 +15,7 @@ import hashlib
 import os
 import secrets
 from pathlib import Path
-from typing import IO, NamedTuple, Union
+from typing import IO, Callable, NamedTuple, Union
 
 #: A file name as ``open`` takes it.
 StrPath = Union[str, "os.PathLike[str]"]
@@ -26,6 +26,7 @@ __all__ = [
     "StrPath",
     "atomic_write",
     "copy_hashing",
+    "dead_temps",
     "fsync_dir",
     "hash_stream",
     "pid_alive",
@@ -44,10 +45,10 @@ def temp_path(directory: Path, suffix: str = "") -> Path:
     return directory / f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}{suffix}"
 
 
-def _temp_owner(name: str) -> int | None:
-    if not name.startswith(TEMP_PREFIX):
+def _temp_owner(name: str, prefix: str) -> int | None:
+    if not name.startswith(prefix):
         return None
-    pid, _, _ = name[len(TEMP_PREFIX) :].partition("-")
+    pid, _, _ = name[len(prefix) :].partition("-")
     return int(pid) if pid.isdigit() else None
 
 
@@ -64,23 +65,36 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_dead_temps(directory: Path) -> list[str]:
-    """Delete temporary files whose writer has died; return their names.
+def dead_temps(directory: Path, prefix: str = TEMP_PREFIX) -> list[Path]:
+    """Entries of ``directory`` named ``prefix`` + a process id (+ ``-`` anything) whose
+    process has died: what a killed writer left behind.
 
-    Files of this process and of live processes are kept: they are someone's work in progress.
+    Entries of this process and of live processes are left out: they are work in progress.
     """
-    removed: list[str] = []
     try:
-        names = [entry.name for entry in directory.iterdir()]
+        names = sorted(entry.name for entry in os.scandir(directory))
     except FileNotFoundError:
-        return removed
+        return []
     me = os.getpid()
+    out = []
     for name in names:
-        owner = _temp_owner(name)
-        if owner is None or owner == me or pid_alive(owner):
-            continue
-        unlink_quiet(directory / name)
-        removed.append(name)
+        owner = _temp_owner(name, prefix)
+        if owner is not None and owner != me and not pid_alive(owner):
+            out.append(directory / name)
+    return out
+
+
+def remove_dead_temps(
+    directory: Path,
+    prefix: str = TEMP_PREFIX,
+    remove: Callable[[Path], None] | None = None,
+) -> list[str]:
+    """Delete the :func:`dead_temps` of ``directory`` (with ``remove``, for trees; files by
+    default); return their names."""
+    removed = []
+    for path in dead_temps(directory, prefix):
+        (remove or unlink_quiet)(path)
+        removed.append(path.name)
     return removed
 
 

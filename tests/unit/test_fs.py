@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import shutil
 from typing import TYPE_CHECKING
 
-from torchbuild.fs import copy_hashing, hash_stream, sha256_file
+from torchbuild.fs import copy_hashing, dead_temps, hash_stream, remove_dead_temps, sha256_file
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -39,3 +40,30 @@ def test_copy_and_stream_agree_with_the_file_hash(tmp_path: Path) -> None:
     sink = io.BytesIO()
     assert hash_stream(io.BytesIO(source.read_bytes()), sink) == copied
     assert sink.getvalue() == source.read_bytes()
+
+
+def test_dead_temps_are_those_of_dead_writers(tmp_path: Path) -> None:
+    dead = 999_999_999  # above any pid_max Linux allows
+    me = os.getpid()
+    for name in (
+        f".tmp-{dead}-abc-torch.whl",
+        f".tmp-{me}-abc-torch.whl",  # this process: work in progress
+        f".tmp-{os.getppid()}-abc",  # a live process
+        ".tmp-notapid-abc",
+        "torch-2.6.0-cp311-cp311-linux_aarch64.whl",
+    ):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / f"root.partial-{dead}").mkdir()
+    (tmp_path / f"root.partial-{dead}" / "etc").mkdir()
+    assert dead_temps(tmp_path) == [tmp_path / f".tmp-{dead}-abc-torch.whl"]
+    assert dead_temps(tmp_path, "root.partial-") == [tmp_path / f"root.partial-{dead}"]
+    assert dead_temps(tmp_path / "missing") == []
+    assert remove_dead_temps(tmp_path) == [f".tmp-{dead}-abc-torch.whl"]
+    removed = remove_dead_temps(tmp_path, "root.partial-", remove=shutil.rmtree)
+    assert removed == [f"root.partial-{dead}"]
+    assert {p.name for p in tmp_path.iterdir()} == {
+        f".tmp-{os.getppid()}-abc",
+        f".tmp-{me}-abc-torch.whl",
+        ".tmp-notapid-abc",
+        "torch-2.6.0-cp311-cp311-linux_aarch64.whl",
+    }

@@ -37,6 +37,7 @@ import shutil
 import tarfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Iterator, Literal, Optional, Protocol, Sequence, Union
 from urllib.parse import quote
@@ -45,7 +46,7 @@ from packaging.utils import canonicalize_name
 
 from .. import __version__
 from ..errors import InputError, WheelhouseError
-from ..fs import copy_hashing, fsync_dir, hash_stream, pid_alive, unlink_quiet
+from ..fs import copy_hashing, fsync_dir, hash_stream, remove_dead_temps, unlink_quiet
 from ..resolve.indexes import parse_html, parse_json
 from . import pages
 from .manifest import Entry, dump_manifest, load_manifest
@@ -628,13 +629,7 @@ def _plan(wh: Wheelhouse, tree: _Tree, projects: Sequence[str]) -> ImportResult:
 
 def _clean_dead_imports(wh: Wheelhouse) -> None:
     """Remove extraction directories whose importing process has died."""
-    with contextlib.suppress(FileNotFoundError):
-        for path in wh.state.iterdir():
-            if not path.name.startswith(_IMPORT_PREFIX) or not path.is_dir():
-                continue
-            pid = path.name[len(_IMPORT_PREFIX) :].split("-", 1)[0]
-            if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
-                shutil.rmtree(path, ignore_errors=True)
+    remove_dead_temps(wh.state, _IMPORT_PREFIX, remove=partial(shutil.rmtree, ignore_errors=True))
 
 
 def import_(
