@@ -2,7 +2,8 @@
 
 Every request goes through :func:`ssl_context` (the system's certificate authorities, or the
 bundle pip is configured with: ``cert`` in pip.conf or ``PIP_CERT``, which a company's
-TLS-inspecting proxy needs) and the environment's proxies (``https_proxy``, ``no_proxy``...):
+TLS-inspecting proxy needs; a caller may name another) and the environment's proxies
+(``https_proxy``, ``no_proxy``...):
 
 ``request``/``transport``  GET an index page, answering HTTP errors as a :class:`Response`;
 ``download``               one file (a prebuilt wheel) with its sha256 checked, into a new path;
@@ -42,6 +43,7 @@ __all__ = [
     "Response",
     "Transport",
     "connection",
+    "default_cert",
     "download",
     "fetch_to",
     "opener",
@@ -73,10 +75,20 @@ class RangeUnsupportedError(NetworkError):
     """The server sent the whole file where a byte range was asked for."""
 
 
+def default_cert() -> str | None:
+    """The certificate authorities pip is configured with (``cert`` in pip.conf, ``PIP_CERT``),
+    for requests whose caller names none: a download of a source tarball trusts what pip
+    trusts, without every caller reading pip's configuration itself."""
+    from .resolve.pipconfig import read_pip_config
+
+    return read_pip_config().cert
+
+
 def ssl_context(cert: str | None = None) -> ssl.SSLContext:
-    """Certificate checking with the system's authorities, or with ``cert`` (a PEM bundle file
-    or a directory of hashed certificates, as pip's ``cert`` setting takes); a ``cert`` that
-    does not exist is ignored, as the other tools reading pip.conf ignore it."""
+    """Certificate checking with the system's authorities, or with ``cert`` (default:
+    :func:`default_cert`; a PEM bundle file or a directory of hashed certificates, as pip's
+    ``cert`` setting takes); a ``cert`` that does not exist is ignored, as pip ignores it."""
+    cert = cert or default_cert()
     if cert and Path(cert).is_dir():
         return ssl.create_default_context(capath=cert)
     return ssl.create_default_context(cafile=cert if cert and Path(cert).is_file() else None)

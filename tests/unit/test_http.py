@@ -108,6 +108,9 @@ def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    # No pip configuration of this machine: a cert it names would change the answers.
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.delenv("PIP_CERT", raising=False)
 
 
 # -- byte ranges ----------------------------------------------------------------------------
@@ -231,3 +234,16 @@ def test_push_reads_its_remote_with_the_cert(serve: Any, authority: Any) -> None
         Remote(server.url + "/", credentials=lambda: None).files(["demo"])
     remote = Remote(server.url + "/", credentials=lambda: None, cert=str(ca))
     assert list(remote.files(["demo"])["demo"]) == ["demo-1.0-py3-none-any.whl"]
+
+
+def test_pips_cert_is_the_default(
+    serve: Any, authority: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ca, tls = authority
+    server = serve(tls=tls)
+    monkeypatch.setenv("PIP_CERT", str(ca))
+    assert http.default_cert() == str(ca)
+    # A source tarball's download names no cert: it trusts what pip trusts.
+    got = http.fetch_to(f"{server.url}/blob", tmp_path / "blob", timeout=5.0)
+    assert got == hashlib.sha256(BLOB).hexdigest()
+    assert http.transport()(f"{server.url}/simple/demo/", {}, 5.0).status == 200
