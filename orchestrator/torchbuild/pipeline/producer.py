@@ -137,7 +137,10 @@ class _Against:
     target_torch: Path | None = None
 
 
-@functools.lru_cache(maxsize=32)
+#: A torch wheel's zip directory is read once per run, not once per package built against it.
+_sonames_in_wheel = functools.lru_cache(maxsize=32)(shipped_sonames)
+
+
 def _sonames_in_dir(root: Path) -> tuple[str, ...]:
     return tuple(sorted({p.name for p in root.rglob("*.so*") if p.is_file()}))
 
@@ -336,7 +339,7 @@ class Producer:
             (),
             inherit_site=True,
             identity={TORCH: f"{torch_wheel.name} sha256:{sha}", "host-torch": str(host.version)},
-            provided=shipped_sonames(torch_wheel),
+            provided=_sonames_in_wheel(torch_wheel),
             target_torch=torch_wheel,
         )
 
@@ -363,7 +366,7 @@ class Producer:
             if torch_wheel is not None:
                 wheels.append(torch_wheel)
                 identity[TORCH] = f"{torch_wheel.name} sha256:{self._wheel_sha256(torch_wheel)}"
-                provided.extend(shipped_sonames(torch_wheel))
+                provided.extend(_sonames_in_wheel(torch_wheel))
             elif self._installed_torch is not None or self._probe_torch() is not None:
                 installed = self._installed_torch or self._probe_torch()
                 inherit_site = True
