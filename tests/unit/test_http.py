@@ -50,25 +50,26 @@ class _Handler(BaseHTTPRequestHandler):
             return
         first, last = int(wanted.group(1)), min(int(wanted.group(2)), len(BLOB) - 1)
         if first >= len(BLOB):
-            self.send_response(416)
-            self.send_header("Content-Range", f"bytes */{len(BLOB)}")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        self.send_response(206)
-        self.send_header("Content-Range", f"bytes {first}-{last}/{len(BLOB)}")
-        self.send_header("Content-Length", str(last - first + 1))
-        self.end_headers()
-        self.wfile.write(BLOB[first : last + 1])
+            self._send(416, b"", range_=f"*/{len(BLOB)}")
+        else:
+            self._send(206, BLOB[first : last + 1], range_=f"{first}-{last}/{len(BLOB)}")
 
     def do_POST(self) -> None:
         length = int(self.headers["Content-Length"])
         self.server.posted.append(self.rfile.read(length))
         self._send(200, b"ok")
 
-    def _send(self, status: int, body: bytes, kind: str = "application/octet-stream") -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        kind: str = "application/octet-stream",
+        range_: str | None = None,
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", kind)
+        if range_ is not None:
+            self.send_header("Content-Range", f"bytes {range_}")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
