@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence, TypeVar
 
 import click
 
-from ..recipes.load import ENV_NAME
 from ..settings import Settings, load_settings
 from ..target import Target, load_target
 
@@ -46,6 +45,8 @@ def target_option(func: F) -> F:
 
 def parse_env(values: Sequence[str]) -> dict[str, str]:
     """``--env KEY=VALUE`` (repeatable; a later KEY wins). A malformed one is a usage error."""
+    from ..recipes.load import ENV_NAME
+
     out: dict[str, str] = {}
     for value in values:
         key, sep, val = value.partition("=")
