@@ -1,4 +1,4 @@
-"""File-system primitives the wheelhouse is built from.
+"""File-system primitives: atomic writes, the temporary sweep and file hashes.
 
 Every file the wheelhouse publishes is first written in full under a temporary name and then
 renamed over its final name (``os.replace``, atomic on POSIX within one file system), so a
@@ -14,16 +14,21 @@ import errno
 import hashlib
 import os
 import secrets
-from typing import TYPE_CHECKING, BinaryIO
+from pathlib import Path
+from typing import IO, Callable, NamedTuple, Union
 
-if TYPE_CHECKING:
-    from pathlib import Path
+#: A file name as ``open`` takes it.
+StrPath = Union[str, "os.PathLike[str]"]
 
 __all__ = [
     "TEMP_PREFIX",
+    "FileHash",
+    "StrPath",
     "atomic_write",
     "copy_hashing",
+    "dead_temps",
     "fsync_dir",
+    "hash_stream",
     "pid_alive",
     "remove_dead_temps",
     "sha256_file",
@@ -40,10 +45,10 @@ def temp_path(directory: Path, suffix: str = "") -> Path:
     return directory / f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}{suffix}"
 
 
-def _temp_owner(name: str) -> int | None:
-    if not name.startswith(TEMP_PREFIX):
+def _temp_owner(name: str, prefix: str) -> int | None:
+    if not name.startswith(prefix):
         return None
-    pid, _, _ = name[len(TEMP_PREFIX) :].partition("-")
+    pid, _, _ = name[len(prefix) :].partition("-")
     return int(pid) if pid.isdigit() else None
 
 
@@ -60,23 +65,36 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_dead_temps(directory: Path) -> list[str]:
-    """Delete temporary files whose writer has died; return their names.
+def dead_temps(directory: Path, prefix: str = TEMP_PREFIX) -> list[Path]:
+    """Entries of ``directory`` named ``prefix`` + a process id (+ ``-`` anything) whose
+    process has died: what a killed writer left behind.
 
-    Files of this process and of live processes are kept: they are someone's work in progress.
+    Entries of this process and of live processes are left out: they are work in progress.
     """
-    removed: list[str] = []
     try:
-        names = [entry.name for entry in directory.iterdir()]
+        names = sorted(entry.name for entry in os.scandir(directory))
     except FileNotFoundError:
-        return removed
+        return []
     me = os.getpid()
+    out = []
     for name in names:
-        owner = _temp_owner(name)
-        if owner is None or owner == me or pid_alive(owner):
-            continue
-        unlink_quiet(directory / name)
-        removed.append(name)
+        owner = _temp_owner(name, prefix)
+        if owner is not None and owner != me and not pid_alive(owner):
+            out.append(directory / name)
+    return out
+
+
+def remove_dead_temps(
+    directory: Path,
+    prefix: str = TEMP_PREFIX,
+    remove: Callable[[Path], None] | None = None,
+) -> list[str]:
+    """Delete the :func:`dead_temps` of ``directory`` (with ``remove``, for trees; files by
+    default); return their names."""
+    removed = []
+    for path in dead_temps(directory, prefix):
+        (remove or unlink_quiet)(path)
+        removed.append(path.name)
     return removed
 
 
@@ -113,7 +131,15 @@ def atomic_write(path: Path, data: bytes, *, tmp_dir: Path, durable: bool) -> No
         raise
 
 
-def _hash_stream(source: BinaryIO, sink: BinaryIO | None) -> tuple[str, int]:
+class FileHash(NamedTuple):
+    """A file's sha256 (lower-case hex) and size in bytes."""
+
+    sha256: str
+    size: int
+
+
+def hash_stream(source: IO[bytes], sink: IO[bytes] | None = None) -> FileHash:
+    """Read ``source`` to its end in chunks, hashing it (and copying it to ``sink``, if given)."""
     digest = hashlib.sha256()
     size = 0
     while True:
@@ -124,19 +150,19 @@ def _hash_stream(source: BinaryIO, sink: BinaryIO | None) -> tuple[str, int]:
         size += len(chunk)
         if sink is not None:
             sink.write(chunk)
-    return digest.hexdigest(), size
+    return FileHash(digest.hexdigest(), size)
 
 
-def sha256_file(path: Path) -> tuple[str, int]:
-    """The sha256 (hex) and size of a file, read once."""
-    with path.open("rb") as source:
-        return _hash_stream(source, None)
+def sha256_file(path: StrPath) -> FileHash:
+    """The sha256 and size of a file, read once in chunks (a 2 GB wheel never sits in memory)."""
+    with Path(path).open("rb") as source:
+        return hash_stream(source)
 
 
-def copy_hashing(source: Path, dest: Path, *, durable: bool) -> tuple[str, int]:
-    """Copy ``source`` to a new file ``dest``, hashing the bytes on the way; (sha256, size)."""
+def copy_hashing(source: Path, dest: Path, *, durable: bool) -> FileHash:
+    """Copy ``source`` to a new file ``dest``, hashing the bytes on the way."""
     with source.open("rb") as src, dest.open("xb") as sink:
-        result = _hash_stream(src, sink)
+        result = hash_stream(src, sink)
         if durable:
             sink.flush()
             os.fsync(sink.fileno())

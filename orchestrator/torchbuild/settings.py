@@ -13,7 +13,7 @@ import math
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Literal, Mapping, cast, get_args
 
 import platformdirs
 
@@ -64,6 +64,27 @@ def _positive_float(value: Any) -> float:
     if not math.isfinite(number) or not 0 < number <= MAX_SECONDS:
         raise ValueError(f"must be more than 0 and at most {MAX_SECONDS:g} seconds, got {value!r}")
     return number
+
+
+def _opt_positive_int(value: Any) -> int | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError(f"expected a whole number, got {value!r}")
+    number = int(value)
+    if number < 1:
+        raise ValueError(f"must be at least 1, got {value!r}")
+    return number
+
+
+Installer = Literal["auto", "uv", "pip"]
+
+
+def _installer(value: Any) -> Installer:
+    text = str(value).strip().lower()
+    if text not in get_args(Installer):
+        raise ValueError(f"expected one of {', '.join(get_args(Installer))}, got {value!r}")
+    return cast("Installer", text)
 
 
 def _path(value: Any) -> Path:
@@ -147,6 +168,16 @@ class Settings:
         _opt_str,
         "distcc hosts to spread compiles over, in DISTCC_HOSTS syntax (e.g. 'localhost/2 "
         "build1/8'); unset: compile locally.",
+    )
+    jobs: int | None = _setting(
+        None,
+        _opt_positive_int,
+        "Compile jobs for builds (default: as many as memory and cores allow).",
+    )
+    installer: Installer = _setting(
+        "auto",
+        _installer,
+        "What fills build and verify environments: auto (uv when installed, else pip), uv, pip.",
     )
     #: Which source set each value: "flag", "env:NAME", "file:PATH" or "default".
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)

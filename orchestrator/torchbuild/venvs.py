@@ -15,11 +15,12 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Literal, Sequence
 
 from filelock import FileLock
 
 from . import run
+from .detect.interpreter import probe_interpreter
 from .errors import BuildError, InputError, NetworkError
 
 if TYPE_CHECKING:
@@ -32,7 +33,6 @@ __all__ = [
     "current_python",
     "find_installer",
     "install",
-    "interpreter_facts",
     "make_venv",
 ]
 
@@ -45,7 +45,7 @@ INSTALL_TIMEOUT = 3600.0
 class Installer:
     """How packages get into an environment: ``uv pip`` or the environment's own pip."""
 
-    tool: str  # "uv" | "pip"
+    tool: Literal["uv", "pip"]
     uv: Path | None
     index_args: tuple[str, ...]  # --index-url/--extra-index-url/--find-links/--no-index
     offline: bool = False
@@ -107,32 +107,6 @@ def find_installer(
     return Installer("uv" if uv else "pip", uv, tuple(args), offline)
 
 
-def interpreter_facts(python: Path, timeout: float = 30.0) -> dict[str, str]:
-    """Version, ABI and real path of an interpreter; InputError when it is not a Python."""
-    code = (
-        "import json, sys, sysconfig; p = sysconfig.get_paths(); print(json.dumps({'version': "
-        "'%d.%d.%d' % sys.version_info[:3], 'executable': sys.executable, 'soabi': "
-        "sysconfig.get_config_var('SOABI') or '', 'implementation': sys.implementation.name, "
-        "'purelib': p['purelib'], 'platlib': p['platlib'], "
-        "'cc': sysconfig.get_config_var('CC') or '', "
-        "'cxx': sysconfig.get_config_var('CXX') or ''}))"
-    )
-    not_python = InputError(
-        f"{python} is not a Python interpreter that torchbuild can run",
-        hint="give --python the path of a python3 executable (e.g. /usr/bin/python3.11)",
-    )
-    done = run.probe([str(python), "-c", code], timeout=timeout)
-    if done is None or not done.ok:
-        raise not_python
-    try:
-        facts = json.loads(done.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        raise not_python from None
-    if not isinstance(facts, dict) or "executable" not in facts:
-        raise not_python
-    return {str(k): str(v) for k, v in facts.items()}
-
-
 def _check(done: run.Completed, what: str, hint: str) -> None:
     if done.ok:
         return
@@ -176,10 +150,10 @@ def make_venv(
     )
     venv = Venv(dest, dest / "bin" / "python", inherit_site)
     if inherit_site:
-        base = interpreter_facts(python)
-        mine = interpreter_facts(venv.python)
-        dirs = list(dict.fromkeys([base["purelib"], base["platlib"]]))
-        pth = Path(mine["purelib"]) / "_torchbuild_inherit.pth"
+        base = probe_interpreter(python)
+        mine = probe_interpreter(venv.python)
+        dirs = list(dict.fromkeys([base.purelib, base.platlib]))
+        pth = Path(mine.purelib) / "_torchbuild_inherit.pth"
         pth.write_text("".join(d + "\n" for d in dirs), encoding="utf-8")
     return venv
 
@@ -248,10 +222,10 @@ def cached_venv(
     without it is what a crash left, and is made again. ``key_extra`` adds facts to the key (the
     sha256 of a torch wheel installed from a file, say).
     """
-    facts = interpreter_facts(python)
+    facts = probe_interpreter(python)
     key_data = {
-        "python": facts["executable"],
-        "version": facts["version"],
+        "python": facts.executable,
+        "version": facts.version,
         "requirements": sorted(requirements),
         "inherit_site": inherit_site,
         "index": list(installer.index_args),
@@ -259,13 +233,13 @@ def cached_venv(
     }
     key = hashlib.sha256(json.dumps(key_data, sort_keys=True).encode()).hexdigest()[:16]
     root.mkdir(parents=True, exist_ok=True)
-    dest = root / f"py{facts['version']}-{key}"
+    dest = root / f"py{facts.version}-{key}"
     with FileLock(str(root / f".{dest.name}.lock")):
         if (dest / MARKER).is_file():
             return Venv(dest, dest / "bin" / "python", inherit_site)
         shutil.rmtree(dest, ignore_errors=True)
         try:
-            made = make_venv(dest, Path(facts["executable"]), installer, inherit_site=inherit_site)
+            made = make_venv(dest, Path(facts.executable), installer, inherit_site=inherit_site)
             install(made, installer, requirements, log=log)
             (dest / MARKER).write_text(json.dumps(key_data, indent=1) + "\n", encoding="utf-8")
         except BaseException:

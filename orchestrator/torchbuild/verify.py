@@ -9,7 +9,6 @@ binary is listed and must cover each architecture that was asked for.
 
 from __future__ import annotations
 
-import email.parser
 import shutil
 import tempfile
 import time
@@ -18,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from . import run, venvs
 from .errors import BuildError, NetworkError, VerifyError
+from .wheel import parse_name, read_metadata, requires_dist
 
 if TYPE_CHECKING:
     from .venvs import Installer
@@ -69,35 +68,6 @@ def required_cuda_archs(arch_list: str | None) -> set[str]:
         out.add(f"sm_{digits}")
         if ptx:
             out.add(f"compute_{digits}")
-    return out
-
-
-def _project(wheel: Path) -> str:
-    return canonicalize_name(wheel.name.split("-", 1)[0])
-
-
-def _name(requirement: str) -> str:
-    try:
-        return canonicalize_name(Requirement(requirement).name)
-    except InvalidRequirement:
-        return ""
-
-
-def _requires(wheel: Path) -> list[str]:
-    """The wheel's Requires-Dist lines, extras-only ones left out (the installer evaluates the
-    remaining markers for the environment's own interpreter)."""
-    with zipfile.ZipFile(wheel) as zf:
-        meta = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
-        msg = email.parser.Parser().parsestr(zf.read(meta).decode("utf-8", "replace"))
-    out = []
-    for text in msg.get_all("Requires-Dist") or []:
-        try:
-            req = Requirement(text)
-        except InvalidRequirement:
-            continue
-        if req.marker is not None and "extra" in str(req.marker):
-            continue
-        out.append(text)
     return out
 
 
@@ -160,8 +130,15 @@ def verify_wheel(
             # another torch from the index and verify against the wrong one.
             venvs.install(venv, installer, [str(wheel)], no_deps=True)
             skip: set[str] = {canonicalize_name(n) for n in provided_projects}
-            skip |= {_project(c) for c in companions}
-            venvs.install(venv, installer, [r for r in _requires(wheel) if _name(r) not in skip])
+            skip |= {parse_name(c.name).project for c in companions}
+            # Extras-only entries are left out; the installer evaluates the other markers for
+            # the environment's own interpreter.
+            dependencies = requires_dist(read_metadata(wheel), extras=False)
+            venvs.install(
+                venv,
+                installer,
+                [str(r) for r in dependencies if canonicalize_name(r.name) not in skip],
+            )
         except (BuildError, NetworkError) as exc:
             raise VerifyError(
                 f"{wheel.name} does not install into a fresh environment: {exc}",

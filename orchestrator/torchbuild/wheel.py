@@ -1,4 +1,7 @@
-"""What a wheel file says about itself, checked before it may enter the wheelhouse.
+"""What a wheel file says about itself: its name, METADATA, RECORD hashes and libraries.
+
+Wheel names parse through ``packaging.utils`` and METADATA through ``packaging.metadata``; no
+caller splits a file name on ``-`` or reads headers by hand.
 
 A wheel is accepted when its filename parses (PEP 427 as implemented by ``packaging``), it is a
 readable zip whose members stay inside the archive, it holds exactly one matching
@@ -9,6 +12,7 @@ the served ``.metadata`` file to be exactly the file inside the wheel.
 
 from __future__ import annotations
 
+import base64
 import email.parser
 import email.policy
 import functools
@@ -17,6 +21,8 @@ import zipfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from packaging.metadata import parse_email
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import (
     InvalidWheelFilename,
@@ -26,12 +32,23 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from .errors import InputError
+from .fs import sha256_file
 
 if TYPE_CHECKING:
     from email.message import Message
     from pathlib import Path
 
-__all__ = ["WheelInfo", "WheelName", "inspect_wheel", "parse_name"]
+__all__ = [
+    "WheelInfo",
+    "WheelName",
+    "inspect_wheel",
+    "parse_name",
+    "read_metadata",
+    "record_digest",
+    "record_hash",
+    "requires_dist",
+    "shipped_sonames",
+]
 
 
 @dataclass(frozen=True)
@@ -212,3 +229,57 @@ def inspect_wheel(
                 where, f"Requires-Python {requires_python!r} is not a valid specifier"
             ) from None
     return WheelInfo(wheel, meta_name, requires_python or None, metadata)
+
+
+# -- reading a wheel that is already known to be good ----------------------------------------
+
+
+def read_metadata(path: Path) -> bytes:
+    """The bytes of the wheel's own ``*.dist-info/METADATA`` (the one its filename names)."""
+    wheel = parse_name(path.name)
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        return archive.read(f"{_dist_info(str(path), names, wheel)}/METADATA")
+
+
+def requires_dist(metadata: bytes, *, extras: bool = True) -> tuple[Requirement, ...]:
+    """The ``Requires-Dist`` entries of a METADATA file, parsed; unparsable entries are skipped.
+
+    With ``extras=False`` the entries whose marker mentions an extra are left out: an installer
+    only takes those when the extra is asked for.
+    """
+    raw, _ = parse_email(metadata)
+    out = []
+    for text in raw.get("requires_dist", []):
+        try:
+            requirement = Requirement(text)
+        except InvalidRequirement:
+            continue
+        if not extras and requirement.marker is not None and "extra" in str(requirement.marker):
+            continue
+        out.append(requirement)
+    return tuple(out)
+
+
+def shipped_sonames(path: Path) -> tuple[str, ...]:
+    """The shared libraries a wheel ships, by file name, read from its zip directory alone.
+
+    Wheels store each library under its soname (auditwheel keeps the two equal for the
+    libraries it grafts), so the names serve as sonames; unpacking a 200 MB torch wheel to read
+    every ELF header would cost seconds on each run.
+    """
+    with zipfile.ZipFile(path) as archive:
+        names = {n.rsplit("/", 1)[-1] for n in archive.namelist()}
+    return tuple(sorted(n for n in names if n.endswith(".so") or ".so." in n))
+
+
+def record_digest(sha256_hex: str) -> str:
+    """A sha256 as RECORD writes it: ``sha256=`` and the urlsafe base64 digest, unpadded."""
+    text = base64.urlsafe_b64encode(bytes.fromhex(sha256_hex)).rstrip(b"=").decode("ascii")
+    return f"sha256={text}"
+
+
+def record_hash(path: Path) -> tuple[str, int]:
+    """The RECORD hash (``sha256=...``) and size of a file."""
+    digest, size = sha256_file(path)
+    return record_digest(digest), size

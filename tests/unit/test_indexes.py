@@ -370,3 +370,15 @@ def test_find_links_page_over_http(tmp_path: Path) -> None:
     gone = c.listing(Source("find-links", "https://wheels.invalid/old.html", "test"), "torch")
     assert gone.status == "error"
     assert "404" in (gone.error or "")
+
+
+def test_a_cache_entry_with_an_unknown_status_is_a_miss(tmp_path: Path) -> None:
+    from torchbuild.resolve.indexes.cache import CacheEntry
+
+    cache = IndexCache(tmp_path / "c", ttl=60)
+    url = "https://example.invalid/simple/torch/"
+    cache.put(url, CacheEntry(1.0, "not-found", (), None, None))
+    assert cache.get(url) == CacheEntry(1.0, "not-found", (), None, None)
+    path = next((tmp_path / "c").glob("*.json"))
+    path.write_text(path.read_text().replace('"not-found"', '"gone"'))
+    assert cache.get(url) is None

@@ -7,10 +7,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from torchbuild.pipeline.producer import _foreign_args, _requires_dist, _tree_facts
+from torchbuild.pipeline.producer import _foreign_args, _tree_facts
 from torchbuild.target import load_target
-from torchbuild.verify import _requires
-from wheelfactory import make_wheel
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -65,20 +63,3 @@ def test_foreign_args_use_the_presets_tags() -> None:
     assert platforms
     assert all(p.endswith("aarch64") for p in platforms)
     assert "manylinux_2_36_aarch64" in platforms  # bookworm's glibc 2.36
-
-
-def test_requires_dist_leaves_out_extras_only_requirements(tmp_path: Path) -> None:
-    wheel = make_wheel(
-        tmp_path,
-        "demo",
-        "1.0",
-        requires_dist=[
-            "torch",
-            "numpy>=1.20",
-            "pytest; extra == 'test'",
-            "pillow; python_version >= '3'",
-        ],
-    )
-    names = [r.name for r in _requires_dist(wheel)]
-    assert names == ["torch", "numpy", "pytest", "pillow"]
-    assert _requires(wheel) == ["torch", "numpy>=1.20", "pillow; python_version >= '3'"]

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from torchbuild import resources
+from torchbuild.fs import sha256_file
 from torchbuild.recipes.layers import layers_for, package_names, recipe_dirs
-from torchbuild.recipes.load import check_file, is_recipe_file, sha256_of
+from torchbuild.recipes.load import check_file, is_recipe_file
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -36,7 +37,7 @@ def test_patches_and_references_match_both_ways() -> None:
         for f in layers_for(name, recipe_dirs([], {})):
             for p in f.patches:
                 referenced.append(p.file)
-                assert sha256_of(root / p.file) == p.sha256, p.file
+                assert sha256_file(root / p.file).sha256 == p.sha256, p.file
                 assert p.reason
                 assert p.upstream
     assert sorted(referenced) == sorted(set(referenced)), "a patch is referenced twice"

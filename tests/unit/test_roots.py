@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from torchbuild.__main__ import main
-from torchbuild.errors import InputError, NetworkError, ToolchainError
+from torchbuild.errors import EXIT_USAGE, InputError, NetworkError, ToolchainError
 from torchbuild.roots import aptsources, create, marker, mounts, packagesets
 from torchbuild.roots.aptsources import (
     debian_mirror,
@@ -459,7 +459,7 @@ def test_root_run_command_passes_the_exit_status(
     assert capfd.readouterr().out == "1 -c --bind\n"
     assert main([*args, "no-such-program"]) == 127
     assert "no-such-program" in capfd.readouterr().err
-    assert main(["root", "run", str(tiny_root), "--env", "novalue", "--", "true"]) == 3
+    assert main(["root", "run", str(tiny_root), "--env", "novalue", "--", "true"]) == EXIT_USAGE
 
 
 @needs_superuser

@@ -72,3 +72,38 @@ def test_bad_values(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "torchbuild.toml").write_text("wheelhouse = [\n")
     with pytest.raises(InputError, match="is not valid TOML"):
         load_settings(environ={})
+
+
+def test_build_settings_jobs_and_installer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    s = load_settings(environ={})
+    assert (s.jobs, s.installer) == (None, "auto")
+    (tmp_path / "torchbuild.toml").write_text('jobs = 4\ninstaller = "pip"\n')
+    s = load_settings(environ={})
+    assert (s.jobs, s.installer) == (4, "pip")
+    s = load_settings(environ={"TORCHBUILD_JOBS": "2", "TORCHBUILD_INSTALLER": "UV"})
+    assert (s.jobs, s.installer) == (2, "uv")
+    assert s.sources["jobs"] == "env:TORCHBUILD_JOBS"
+    s = load_settings({"jobs": 8, "installer": "auto"}, environ={"TORCHBUILD_JOBS": "2"})
+    assert (s.jobs, s.installer, s.sources["jobs"]) == (8, "auto", "flag")
+    for bad in ("0", "two", "1.5"):
+        with pytest.raises(InputError, match="bad value for jobs from TORCHBUILD_JOBS"):
+            load_settings(environ={"TORCHBUILD_JOBS": bad})
+    with pytest.raises(InputError, match="expected one of auto, uv, pip"):
+        load_settings(environ={"TORCHBUILD_INSTALLER": "conda"})
+
+
+def test_wheel_reads_its_build_flags_through_the_chain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from torchbuild.__main__ import main
+
+    monkeypatch.chdir(tmp_path)
+    # Values from the environment are checked before anything is detected or planned.
+    monkeypatch.setenv("TORCHBUILD_INSTALLER", "conda")
+    assert main(["wheel", "torch", "--offline", "--dry-run"]) == InputError.exit_code
+    assert "bad value for installer from TORCHBUILD_INSTALLER" in capsys.readouterr().err
+    monkeypatch.setenv("TORCHBUILD_INSTALLER", "pip")
+    monkeypatch.setenv("TORCHBUILD_JOBS", "0")
+    assert main(["wheel", "torch", "--offline", "--dry-run"]) == InputError.exit_code
+    assert "bad value for jobs from TORCHBUILD_JOBS" in capsys.readouterr().err

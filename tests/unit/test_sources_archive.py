@@ -23,6 +23,8 @@ from torchbuild.sources import archive as archive_mod
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from torchbuild.fs import FileHash
+
 
 def _release(tmp_path: Path, name: str = "demo-1.0") -> Path:
     """A release tarball made by real tar: one top-level directory with an executable script."""
@@ -68,10 +70,10 @@ def test_a_second_fetch_does_no_work(tmp_path: Path, monkeypatch: pytest.MonkeyP
     sha = _sha(tarball)
     first = fetch(SourceRequest("demo", str(tarball)), cache_dir=cache)
 
-    def no_copy(*_: object) -> str:
+    def no_copy(*_: object, **__: object) -> FileHash:
         raise AssertionError("copied again")
 
-    monkeypatch.setattr(archive_mod, "_copy_hashing", no_copy)
+    monkeypatch.setattr(archive_mod, "copy_hashing", no_copy)
     assert fetch(SourceRequest("demo", str(tarball)), cache_dir=cache) == first
     # With the digest given, the user's file is not even read: it may be gone.
     tarball.unlink()
@@ -257,14 +259,14 @@ def test_two_threads_fetching_one_archive_copy_it_once(
     tarball = tmp_path / "big-1.0.tar.gz"
     subprocess.run(["tar", "-czf", str(tarball), "-C", str(big.parent), "big-1.0"], check=True)
     copies: list[int] = []
-    real_copy = archive_mod._copy_hashing
+    real_copy = archive_mod.copy_hashing
 
-    def counting_copy(source: Path, dest: Path) -> str:
+    def counting_copy(source: Path, dest: Path, *, durable: bool) -> FileHash:
         copies.append(1)
         time.sleep(0.2)  # hold the lock long enough for the other thread to arrive
-        return real_copy(source, dest)
+        return real_copy(source, dest, durable=durable)
 
-    monkeypatch.setattr(archive_mod, "_copy_hashing", counting_copy)
+    monkeypatch.setattr(archive_mod, "copy_hashing", counting_copy)
     cache = tmp_path / "cache"
     barrier = threading.Barrier(2)
     results: list[object] = []
@@ -357,16 +359,16 @@ def test_a_failed_copy_leaves_nothing_and_a_dead_writers_temp_is_swept(
     # What a torchbuild killed mid-copy leaves: a temp named after a process that is gone.
     stale = archives / ".tmp-999999999-0000-demo-1.0.tar.gz"
     stale.write_bytes(b"half")
-    real_copy = archive_mod._copy_hashing
+    real_copy = archive_mod.copy_hashing
 
-    def dying_copy(source: Path, dest: Path) -> str:
-        real_copy(source, dest)
+    def dying_copy(source: Path, dest: Path, *, durable: bool) -> FileHash:
+        real_copy(source, dest, durable=durable)
         raise OSError("disk full")
 
-    monkeypatch.setattr(archive_mod, "_copy_hashing", dying_copy)
+    monkeypatch.setattr(archive_mod, "copy_hashing", dying_copy)
     with pytest.raises(OSError, match="disk full"):
         fetch(SourceRequest("demo", str(tarball)), cache_dir=cache)
     assert list(archives.iterdir()) == []  # the stale temp swept, the new one removed
-    monkeypatch.setattr(archive_mod, "_copy_hashing", real_copy)
+    monkeypatch.setattr(archive_mod, "copy_hashing", real_copy)
     source = fetch(SourceRequest("demo", str(tarball)), cache_dir=cache)
     assert source.path.read_bytes() == tarball.read_bytes()

@@ -287,3 +287,13 @@ def test_no_minor_version_compatibility_on_a_jetson() -> None:
     assert need.driver is None
     found, _ = variants.problems(Variant("cuda", "12.8", ("8.7",), platform="tegra"), need)
     assert [p.code for p in found] == ["driver"]
+
+
+def test_index_facts_name_known_families_only() -> None:
+    from typing import get_args
+
+    from torchbuild.resolve.variants import Family, _family, load_facts
+
+    assert {p.family for p in load_facts().indexes} <= set(get_args(Family))
+    with pytest.raises(ValueError, match="unknown wheel family 'conda'"):
+        _family("conda")

@@ -406,3 +406,16 @@ def test_wheelhouse_path_that_is_a_file(tmp_path, src):
     (tmp_path / "file").write_text("x")
     with pytest.raises(WheelhouseError, match="cannot create the wheelhouse"):
         Wheelhouse(tmp_path / "file" / "wh").add(make_wheel(src, "demo", "1.0"), origin="t")
+
+
+def test_verify_compares_metadata_with_the_wheels_own(wh, src):
+    entry = wh.add(make_wheel(src, "demo", "1.0"), origin="t").entry
+    meta = wh.path_of(entry).with_name(entry.filename + ".metadata")
+    # The .metadata file and its manifest hash agree with each other, not with the wheel.
+    other = b"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\nSummary: changed\n"
+    meta.write_bytes(other)
+    manifest = wh.manifest_path("demo")
+    text = manifest.read_text().replace(entry.metadata_sha256, sha256_file(meta).sha256)
+    manifest.write_text(text)
+    findings = {(f.kind, Path(f.path).name, f.detail) for f in verify(wh).findings}
+    assert ("mismatch", meta.name, "differs from the METADATA inside the wheel") in findings

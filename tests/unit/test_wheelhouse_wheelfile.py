@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import zipfile
 
@@ -9,6 +10,13 @@ import pytest
 from packaging.version import Version
 
 from torchbuild.errors import InputError
+from torchbuild.wheel import (
+    read_metadata,
+    record_digest,
+    record_hash,
+    requires_dist,
+    shipped_sonames,
+)
 from torchbuild.wheelhouse import inspect_wheel, parse_name
 from wheelfactory import make_wheel
 
@@ -151,3 +159,69 @@ def test_error_names_the_users_file(tmp_path):
             filename="demo-1.0-py3-none-any.whl",
             shown="/my/download/demo-1.0-py3-none-any.whl",
         )
+
+
+def test_requires_dist_through_packaging_metadata(tmp_path):
+    wheel = make_wheel(
+        tmp_path,
+        "demo",
+        "1.0",
+        requires_dist=[
+            "torch",
+            "numpy>=1.20",
+            "pytest; extra == 'test'",
+            "pillow; python_version >= '3'",
+        ],
+    )
+    metadata = read_metadata(wheel)
+    assert [r.name for r in requires_dist(metadata)] == ["torch", "numpy", "pytest", "pillow"]
+    runtime = [str(r) for r in requires_dist(metadata, extras=False)]
+    assert runtime == ["torch", "numpy>=1.20", 'pillow; python_version >= "3"']
+
+
+def test_requires_dist_skips_what_does_not_parse():
+    metadata = (
+        b"Metadata-Version: 2.1\nName: a\nVersion: 1\nRequires-Dist: !!no\nRequires-Dist: b\n"
+    )
+    assert [r.name for r in requires_dist(metadata)] == ["b"]
+
+
+def test_read_metadata_is_the_wheels_own(tmp_path):
+    # A vendored package's dist-info inside the wheel is not the wheel's METADATA.
+    other = b"Metadata-Version: 2.1\nName: vendored\nVersion: 9\n"
+    wheel = make_wheel(
+        tmp_path, "demo", "1.0", files={"_vendor/vendored-9.dist-info/METADATA": other}
+    )
+    assert b"Name: demo" in read_metadata(wheel)
+
+
+def test_shipped_sonames(tmp_path):
+    wheel = make_wheel(
+        tmp_path,
+        "demo",
+        "1.0",
+        files={
+            "demo/lib/libdemo.so": b"\x7fELF",
+            "demo.libs/libgomp-a34b3233.so.1.0.0": b"\x7fELF",
+            "demo/_C.cpython-311-x86_64-linux-gnu.so": b"\x7fELF",
+            "demo/notes.txt": b"not a library",
+        },
+    )
+    assert shipped_sonames(wheel) == (
+        "_C.cpython-311-x86_64-linux-gnu.so",
+        "libdemo.so",
+        "libgomp-a34b3233.so.1.0.0",
+    )
+
+
+def test_record_hash_matches_the_record_format(tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(b"hello\n")
+    # From sha256sum | base64 (urlsafe, unpadded), as pip writes RECORD.
+    assert record_hash(path) == ("sha256=WJG1tSLV3whtD_CxEPvZ0hu0_HFjrzTQgoai6Eb2vgM", 6)
+    with zipfile.ZipFile(make_wheel(tmp_path, "demo", "1.0")) as archive:
+        record = archive.read("demo-1.0.dist-info/RECORD").decode().splitlines()
+        member = next(line for line in record if line.startswith("demo-1.0.dist-info/METADATA"))
+        data = archive.read("demo-1.0.dist-info/METADATA")
+    digest = hashlib.sha256(data).hexdigest()
+    assert member == f"demo-1.0.dist-info/METADATA,{record_digest(digest)},{len(data)}"

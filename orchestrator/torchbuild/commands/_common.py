@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import signal
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence, TypeVar
 
 import click
 
@@ -16,10 +16,14 @@ from ..target import Target, load_target
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from ..sources import SourceRequest
+
 __all__ = [
     "check_package_name",
     "check_source_names",
     "json_option",
+    "parse_env",
+    "parse_sources",
     "settings_from",
     "target_from",
     "target_option",
@@ -41,6 +45,34 @@ def target_option(func: F) -> F:
         help="Plan for a preset (see recipes/targets) or a profile from `detect --json`; "
         "default: this machine.",
     )(func)
+
+
+def parse_env(values: Sequence[str]) -> dict[str, str]:
+    """``--env KEY=VALUE`` (repeatable; a later KEY wins). A malformed one is a usage error."""
+    from ..recipes.load import ENV_NAME
+
+    out: dict[str, str] = {}
+    for value in values:
+        key, sep, val = value.partition("=")
+        if not sep or not ENV_NAME.match(key):
+            raise click.BadParameter(
+                f"{value!r} is not KEY=VALUE (KEY a variable name, e.g. USE_CUDA=0)",
+                param_hint="--env",
+            )
+        out[key] = val
+    return out
+
+
+def parse_sources(values: Sequence[str]) -> dict[str, SourceRequest]:
+    """``--source PKG=LOCATION`` (repeatable; a later one for the same package wins), keyed by
+    the package's canonical name (``TorchVision`` and ``torchvision`` are one package)."""
+    from ..sources import parse_user_source
+
+    out: dict[str, SourceRequest] = {}
+    for value in values:
+        request = parse_user_source(value)
+        out[request.package] = request
+    return out
 
 
 def settings_from(**flags: Any) -> Settings:

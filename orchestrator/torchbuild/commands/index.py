@@ -634,7 +634,8 @@ def push(
     TORCHBUILD_INDEX_USERNAME/TORCHBUILD_INDEX_PASSWORD (or TWINE_USERNAME/TWINE_PASSWORD),
     ~/.netrc, or the system keyring; never from the command line.
     """
-    from ..wheelhouse.push import Remote, plan_push
+    from .._types import assert_never
+    from ..wheelhouse.push import PushStatus, Remote, plan_push
     from ..wheelhouse.push import push as run_push
 
     settings = settings_from(wheelhouse=wheelhouse)
@@ -646,13 +647,20 @@ def push(
     from ..wheelhouse import Wheelhouse
 
     wh = Wheelhouse(settings.wheelhouse_dir)
-    remote = Remote(to, index_url)
+    from ..resolve.pipconfig import read_pip_config
+
+    # The certificate authorities pip is told to trust (a company proxy's) apply here too.
+    remote = Remote(to, index_url, cert=read_pip_config().cert)
     plan = plan_push(wh, remote, projects)
 
-    def status_of(item_status: str) -> str:
+    def status_of(item_status: PushStatus) -> str:  # noqa: RET503 - ends in assert_never
         if item_status == "upload":
             return "held" if plan.conflicts else "would-upload" if dry_run else "uploaded"
-        return "refused" if item_status == "conflict" else item_status
+        if item_status == "conflict":
+            return "refused"
+        if item_status == "present":
+            return "present"
+        assert_never(item_status)
 
     def report(uploaded: int) -> None:
         counts = {

@@ -11,7 +11,6 @@ from rich.table import Table
 
 from .. import ui
 from ..detect.torch import probe_installed_torch
-from ..errors import InputError
 from ..resolve.choice import PREFER, parse_prefer
 from ..resolve.indexes import Source, client_for, configured_sources
 from ..resolve.matrix import parse_request
@@ -23,6 +22,7 @@ from ..resolve.variants import check_cuda_option, describe_need
 from ._common import (
     check_source_names,
     json_option,
+    parse_sources,
     settings_from,
     target_from,
     target_option,
@@ -115,13 +115,17 @@ def where_pip_looks(
     no_known_indexes: bool = False,
     root: Path | None = None,
     cuda: str = "auto",
+    **flags: Any,
 ) -> tuple[Settings, Target, PipConfig, list[Source]]:
+    """The settings (these flags, and ``flags``: more of the command's own, through the chain),
+    the target, pip's configuration and the places wheels are looked for."""
     settings = settings_from(
         index_url=index_url,
         extra_index_url=extra_index_url,
         find_links=find_links,
         offline=True if offline else None,
         known_indexes=False if no_known_indexes else None,
+        **flags,
     )
     target = target_from(target_spec, settings, root)
     prefix = None
@@ -130,18 +134,6 @@ def where_pip_looks(
         prefix = Path(target.python.executable).parent.parent
     pip = read_pip_config(site_prefix=prefix)
     return settings, target, pip, configured_sources(settings, pip, target, cuda)
-
-
-def _user_sources(values: tuple[str, ...]) -> dict[str, str]:
-    out = {}
-    for value in values:
-        name, sep, path = value.partition("=")
-        if not sep or not name or not path:
-            raise InputError(
-                f"--source {value!r} is not PKG=PATH", hint="e.g. --source torch=~/src/pytorch"
-            )
-        out[name.strip().lower()] = path.strip()
-    return out
 
 
 def plan_for(
@@ -347,7 +339,7 @@ def plan(
     (PyTorch's and Jetson AI Lab's indexes), and in the local wheelhouse.
     """
     requests = [parse_request(p) for p in packages]
-    given = _user_sources(user_sources)
+    given = {k: v.location for k, v in parse_sources(user_sources).items()}
     check_source_names(given, [r.name for r in requests])
     settings, target, pip, sources = where_pip_looks(
         target_spec, index_url, extra_index_url, find_links, offline, no_known_indexes, cuda=cuda

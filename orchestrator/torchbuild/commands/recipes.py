@@ -15,13 +15,14 @@ from .. import ui
 from ..errors import RecipeError
 from ..recipes import conditions
 from ..recipes.layers import GENERIC, RecipeDir, layers_for, package_names, recipe_dirs
-from ..recipes.load import ENV_NAME, requirement_key
+from ..recipes.load import requirement_key
 from ..recipes.model import Condition, RecipeFile
 from ..recipes.render import JSON_VERSION, Rendered, render, to_json
 from ..sources.model import KINDS
 from ._common import (
     check_package_name,
     json_option,
+    parse_env,
     settings_from,
     target_from,
     target_option,
@@ -127,16 +128,6 @@ def _generic_layers(dirs: Sequence[RecipeDir]) -> list[RecipeFile]:
     return [d.load(p) for d in dirs if (p := d.file(GENERIC)) is not None]
 
 
-def _parse_env(pairs: Sequence[str]) -> dict[str, str]:
-    env: dict[str, str] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not ENV_NAME.match(name):
-            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--env")
-        env[name] = value
-    return env
-
-
 def _default_version(files: Sequence[RecipeFile]) -> Version:
     """The first release of the newest series, for `show` without --version."""
     best: Version | None = None
@@ -191,7 +182,7 @@ def show(
     source_kind: str | None,
 ) -> None:
     """Render PACKAGE's recipe for a target, with the layer and override behind every value."""
-    cli_env = _parse_env(env_pairs)
+    cli_env = parse_env(env_pairs)
     dirs = recipe_dirs_in_force(recipe_dirs)
     check_package_name(package, package_names(dirs))
     files = layers_for(package, dirs)

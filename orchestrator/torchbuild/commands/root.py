@@ -10,7 +10,7 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 
 from .. import ui
-from ._common import json_option
+from ._common import json_option, parse_env
 from .sysroot import sysroot as sysroot_command
 
 if TYPE_CHECKING:
@@ -187,12 +187,7 @@ def run_command(
         command = command[1:]
     if not command:
         raise InputError("no command given", hint="torchbuild root run DIR -- COMMAND...")
-    variables: dict[str, str] = {}
-    for item in env:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise InputError(f"--env {item!r} is not KEY=VALUE", hint="e.g. --env MAX_JOBS=2")
-        variables[key] = value
+    variables = parse_env(env)
     # On this terminal: a build inside shows its own progress as it goes.
     status = run_attached(
         directory, command, binds=[parse_bind(b) for b in binds], env=variables, cwd=cwd

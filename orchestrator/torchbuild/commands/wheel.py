@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -15,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .. import detect, sources, ui
+from ..detect.interpreter import probe_interpreter
 from ..errors import InputError, TorchbuildError
 from ..pipeline.producer import Outcome, Producer, Wanted, WheelOptions
 from ..recipes.layers import package_names
@@ -22,12 +22,14 @@ from ..resolve.matrix import PACKAGES, parse_request
 from ..resolve.plan import plan_json
 from ..resolve.variants import need_for
 from ..target import Libc, Target
-from ..venvs import find_installer, interpreter_facts
+from ..venvs import find_installer
 from ..wheelhouse.place import check_wheelhouse
 from ._common import (
     check_package_name,
     check_source_names,
     json_option,
+    parse_env,
+    parse_sources,
     terminate_as_interrupt,
 )
 from .plan import index_options, plan_for, prefer_option, where_pip_looks
@@ -62,24 +64,6 @@ def _split(packages: Sequence[str]) -> tuple[list[Request], list[tuple[str, str 
         pins = [s.version for s in req.specifier if s.operator in ("==", "===")]
         others.append((name, pins[0] if pins else None, text))
     return family, others
-
-
-def _user_sources(values: Sequence[str]) -> dict[str, sources.SourceRequest]:
-    out: dict[str, sources.SourceRequest] = {}
-    for value in values:
-        request = sources.parse_user_source(value)
-        out[request.package] = request
-    return out
-
-
-def _env_pairs(values: Sequence[str]) -> dict[str, str]:
-    out = {}
-    for value in values:
-        key, sep, val = value.partition("=")
-        if not sep or not key:
-            raise InputError(f"--env {value!r} is not KEY=VALUE", hint="e.g. --env USE_CUDA=0")
-        out[key] = val
-    return out
 
 
 def _installer_args(sources_: Sequence[Source], offline: bool, prefer: str) -> Any:
@@ -223,9 +207,8 @@ class TargetsFailedError(TorchbuildError):
 @click.option(
     "--installer",
     type=click.Choice(["auto", "uv", "pip"]),
-    default="auto",
-    show_default=True,
-    help="What fills build and verify environments.",
+    default=None,
+    help="What fills build and verify environments (default: auto, uv when installed).",
 )
 @click.option(
     "--no-deps", is_flag=True, help="Do not add the set's dependencies to the wheelhouse."
@@ -254,7 +237,7 @@ def wheel(
     recipe_dir: tuple[Path, ...],
     compiler_cache: str | None,
     distcc_hosts: str | None,
-    installer: str,
+    installer: str | None,
     no_deps: bool,
     prefer: str,
 ) -> None:
@@ -266,7 +249,7 @@ def wheel(
     verified in a fresh environment and only then published. Interrupted builds resume.
     """
     family, others = _split(packages)
-    given = _user_sources(user_sources)
+    given = parse_sources(user_sources)
     check_source_names(given, [r.name for r in family] + [name for name, _, _ in others])
     wanted = []
     for name, version, text in others:
@@ -285,19 +268,22 @@ def wheel(
         "given": given,
         "python": python,
         "sysroot": sysroot,
-        "wheelhouse": wheelhouse,
         "cuda": cuda,
         "ignore_matrix": ignore_matrix,
         "prefer": prefer,
         "index": (index_url, extra_index_url, find_links, offline, no_known_indexes),
-        "build": {
+        # Flags that are settings go through the settings chain (flag > env > file > default).
+        "flags": {
+            "wheelhouse": wheelhouse,
             "jobs": jobs,
-            "verbose": bool((ctx.find_root().obj or {}).get("verbose")),
-            "cli_env": _env_pairs(env_pairs),
-            "recipe_dirs": tuple(recipe_dir),
             "compiler_cache": compiler_cache,
             "distcc_hosts": distcc_hosts,
             "installer": installer,
+        },
+        "build": {
+            "verbose": bool((ctx.find_root().obj or {}).get("verbose")),
+            "cli_env": parse_env(env_pairs),
+            "recipe_dirs": tuple(recipe_dir),
             "with_deps": not no_deps,
         },
     }
@@ -408,7 +394,7 @@ def _preflight(
     try:
         producer.preflight(job.plan, wanted)
     except TorchbuildError as exc:
-        return dataclasses.replace(job, error=exc)
+        return replace(job, error=exc)
     return job
 
 
@@ -444,11 +430,11 @@ def _prepare(
     given: dict[str, sources.SourceRequest],
     python: Path | None,
     sysroot: Path | None,
-    wheelhouse: Path | None,
     cuda: str,
     ignore_matrix: bool,
     prefer: str,
     index: tuple[str | None, tuple[str, ...], tuple[str, ...], bool, bool],
+    flags: dict[str, Any],
     build: dict[str, Any],
 ) -> _Job:
     """Detect or load one target and plan for it ("host": this machine, as with no --target)."""
@@ -464,16 +450,12 @@ def _prepare(
     if root is not None and not root.is_dir():
         raise InputError(f"--root {root} is not a directory", hint="give the sysroot's path")
     settings, target, pip, where = where_pip_looks(
-        spec, *index, root=None if spec else root, cuda=cuda
+        spec, *index, root=None if spec else root, cuda=cuda, **flags
     )
-    if wheelhouse is not None:
-        settings = dataclasses.replace(
-            settings, wheelhouse=wheelhouse, sources={**settings.sources, "wheelhouse": "flag"}
-        )
     interpreter = python.expanduser().absolute() if python else None
     if interpreter is not None and not spec and root is None:
-        facts = interpreter_facts(interpreter)
-        target = detect.detect_host(settings, python_executable=facts["executable"])
+        facts = probe_interpreter(interpreter)
+        target = detect.detect_host(settings, python_executable=facts.executable)
     # A preset's or profile's interpreter path is the board's, not one on this machine.
     on_host = target.origin == "host"
     exe = target.python.executable if on_host and target.python else None
@@ -503,13 +485,13 @@ def _prepare(
         wheelhouse=settings.wheelhouse_dir,
         cache_dir=settings.cache_path,
         python=run_python,
-        installer=_installer_args(where, settings.offline, build["installer"]),
-        jobs=build["jobs"],
+        installer=_installer_args(where, settings.offline, settings.installer),
+        jobs=settings.jobs,
         verbose=build["verbose"],
         cli_env=build["cli_env"],
         recipe_dirs=build["recipe_dirs"],
-        compiler_cache=build["compiler_cache"] or settings.compiler_cache or "auto",
-        distcc_hosts=build["distcc_hosts"] or settings.distcc_hosts,
+        compiler_cache=settings.compiler_cache or "auto",
+        distcc_hosts=settings.distcc_hosts,
         offline=settings.offline,
         variant=need_for(target, cuda).kind,
         with_deps=build["with_deps"],

@@ -23,7 +23,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from .. import run
 from ..errors import InputError, ToolchainError
@@ -74,7 +74,7 @@ class CacheStats:
 class CompilerCache:
     """A compiler cache found on this machine and the environment that makes builds use it."""
 
-    tool: str  # "ccache" | "sccache"
+    tool: Literal["ccache", "sccache"]
     executable: Path
     env: Mapping[str, str]  # variables to add to the build environment
     path_prefix: Path | None  # goes first on PATH (compiler masquerade links)

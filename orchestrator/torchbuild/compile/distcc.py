@@ -20,7 +20,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from .. import run
 from ..errors import InputError, ToolchainError
@@ -54,7 +54,7 @@ class DistccHost:
     """One entry of a distcc host list."""
 
     spec: str  # as written
-    kind: str  # "localhost" (runs here, no daemon) | "tcp" | "ssh"
+    kind: Literal["localhost", "tcp", "ssh"]  #: localhost runs here, without a daemon
     host: str
     port: int | None  # tcp only
     user: str | None  # ssh only, when named

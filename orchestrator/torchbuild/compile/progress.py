@@ -16,6 +16,7 @@ import posixpath
 import re
 import shlex
 from dataclasses import dataclass
+from typing import Literal
 
 __all__ = ["ProgressTracker", "Step"]
 
@@ -46,10 +47,14 @@ _MAKE_SLACK = 10
 _LABEL_MAX = 80
 
 
+#: What counts a phase's steps: ninja's [n/m], make's [ n%], or compiler lines counted.
+PhaseKind = Literal["ninja", "make", "count"]
+
+
 @dataclass
 class _Phase:
     number: int
-    kind: str  # "ninja" | "make" | "count"
+    kind: PhaseKind
     done: int
     total: int | None
 
@@ -101,7 +106,7 @@ class ProgressTracker:
 
     # -- phases -------------------------------------------------------------------------------
 
-    def _new_phase(self, kind: str, done: int, total: int | None) -> _Phase:
+    def _new_phase(self, kind: PhaseKind, done: int, total: int | None) -> _Phase:
         self._phases += 1
         return _Phase(self._phases, kind, done, total)
 
@@ -113,11 +118,11 @@ class ProgressTracker:
             self._current = self._new_phase("count", 0, None)
         return self._current
 
-    def _status(self, kind: str, n: int, m: int, description: str) -> Step:
+    def _status(self, kind: PhaseKind, n: int, m: int, description: str) -> Step:
         phase = self._place(kind, n, m)
         return Step(phase.done, phase.total, _describe(description), phase.number)
 
-    def _place(self, kind: str, n: int, m: int) -> _Phase:
+    def _place(self, kind: PhaseKind, n: int, m: int) -> _Phase:
         cur = self._current
         slack = _MAKE_SLACK if kind == "make" else 0
         # Same run going on: n never decreases within a ninja run (m may: restat prunes edges,

@@ -22,12 +22,13 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import run
 from ..errors import InputError, NetworkError, ToolchainError
-from ..fs import pid_alive
+from ..fs import remove_dead_temps
 from ..roots.aptsources import host_mirror, read_apt_sources
 from ..roots.marker import now
 from ..roots.runner import run_long
@@ -205,10 +206,9 @@ def _extract(debs: Sequence[Path], into: Path) -> None:
 
 
 def _remove_stale(dest: Path) -> None:
-    for path in dest.parent.glob(f"{dest.name}{PARTIAL}*"):
-        pid = path.name[len(dest.name) + len(PARTIAL) :]
-        if pid.isdigit() and not pid_alive(int(pid)):
-            shutil.rmtree(path, ignore_errors=True)
+    remove_dead_temps(
+        dest.parent, f"{dest.name}{PARTIAL}", remove=partial(shutil.rmtree, ignore_errors=True)
+    )
 
 
 def _check_reusable(dest: Path, dist: str, debian_arch: str, packages: tuple[str, ...]) -> None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .. import run
+from ..detect.interpreter import probe_interpreter
 from ..errors import InputError, ToolchainError
 from .arches import CrossArch, cross_arch
 from .cuda import CudaCross, find_cuda_cross
@@ -98,20 +99,19 @@ def find_compilers(names: CrossArch, path: str | None = None) -> Compilers:
 
 def host_python_version(python: Path) -> str:
     """``3.11`` for a CPython on this machine; raises when it cannot be run."""
-    code = "import sys; print(sys.implementation.name, '%d.%d' % sys.version_info[:2])"
-    done = run.probe([str(python), "-c", code], timeout=60)
-    if done is None or not done.ok or len(done.stdout.split()) != 2:
+    try:
+        found = probe_interpreter(python, timeout=60)
+    except InputError:
         raise ToolchainError(
             f"cannot run the build's Python {python}",
             hint="give a working Python of the target's version (--python PATH)",
-        )
-    implementation, version = done.stdout.split()
-    if implementation != "cpython":
+        ) from None
+    if found.implementation != "cpython":
         raise ToolchainError(
-            f"{python} is {implementation}; cross builds need CPython",
+            f"{python} is {found.implementation}; cross builds need CPython",
             hint="give a CPython of the target's version (--python PATH)",
         )
-    return version
+    return found.short_version
 
 
 def _cmake_str(value: str) -> str:

@@ -10,13 +10,13 @@ linker read are taken out of it, once per wheel, into torchbuild's cache.
 
 from __future__ import annotations
 
-import ast
 import shutil
 import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..detect.torch import version_py_facts
 from ..errors import InputError
 
 __all__ = ["TargetTorch", "unpack_target_torch"]
@@ -47,22 +47,6 @@ class TargetTorch:
     def cmake_dir(self) -> Path:
         """``TorchConfig.cmake``'s directory (``Torch_DIR``)."""
         return self.root / "torch" / "share" / "cmake" / "Torch"
-
-
-def _version_facts(version_py: Path) -> tuple[str, str | None]:
-    """``__version__`` and ``cuda`` from torch/version.py, read as data (never run)."""
-    found: dict[str, object] = {}
-    tree = ast.parse(version_py.read_text(encoding="utf-8", errors="replace"))
-    for node in tree.body:
-        target: ast.expr | None = node.target if isinstance(node, ast.AnnAssign) else None
-        if isinstance(node, ast.Assign) and len(node.targets) == 1:
-            target = node.targets[0]
-        value = getattr(node, "value", None)
-        if isinstance(target, ast.Name) and isinstance(value, ast.Constant):
-            found[target.id] = value.value
-    version = found.get("__version__")
-    cuda = found.get("cuda")
-    return (str(version) if version else "", str(cuda) if cuda else None)
 
 
 def unpack_target_torch(wheel: Path, cache_dir: Path, digest: str) -> TargetTorch:
@@ -100,5 +84,6 @@ def unpack_target_torch(wheel: Path, cache_dir: Path, digest: str) -> TargetTorc
                 # Another run unpacked the same wheel first; its copy is as good.
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-    version, cuda = _version_facts(dest / "torch" / "version.py")
+    text = (dest / "torch" / "version.py").read_text(encoding="utf-8", errors="replace")
+    version, cuda = version_py_facts(text)
     return TargetTorch(root=dest, version=version, cuda=cuda)

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
-import sys
-import sysconfig
 from typing import TYPE_CHECKING
 
-from .. import run
-from ..errors import InputError
 from ..target import Python
+from . import interpreter
+from .interpreter import abi_tag
 
 if TYPE_CHECKING:
     from .fs import Root
@@ -18,54 +15,17 @@ if TYPE_CHECKING:
 
 __all__ = ["current_python", "interpreter_python", "root_python"]
 
-# Printed by the target interpreter itself; must run on every Python torchbuild may target
-# (3.6 on JetPack 4 included), so it stays free of f-strings and modern syntax.
-_PROBE = """
-import json, sys, sysconfig
-impl = sys.implementation.name
-ft = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
-print(json.dumps({"executable": sys.executable, "version": "%d.%d.%d" % sys.version_info[:3],
-                  "implementation": impl, "free_threaded": ft,
-                  "soabi": sysconfig.get_config_var("SOABI") or ""}))
-"""
-
-
-def _abi(implementation: str, version: str, free_threaded: bool, soabi: str) -> str:
-    major, minor = version.split(".")[:2]
-    if implementation == "cpython":
-        return f"cp{major}{minor}{'t' if free_threaded else ''}"
-    # PyPy and others: packaging derives the ABI tag from SOABI (pypy310-pp73 -> pypy310_pp73).
-    return soabi.replace("-", "_").replace(".", "_") if soabi else f"{implementation}{major}{minor}"
-
 
 def current_python() -> Python:
-    free_threaded = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
-    version = "{}.{}.{}".format(*sys.version_info[:3])
-    impl = sys.implementation.name
-    soabi = sysconfig.get_config_var("SOABI") or ""
-    return Python(
-        sys.executable, version, impl, _abi(impl, version, free_threaded, soabi), free_threaded
-    )
+    """The interpreter running torchbuild."""
+    return interpreter.current().as_python()
 
 
 def interpreter_python(executable: str, timeout: float) -> Python:
     """Ask another interpreter (``--python PATH``) about itself."""
-    result = run.probe([executable, "-c", _PROBE], timeout=timeout)
-    if result is None or not result.ok:
-        raise InputError(
-            f"{executable} is not a Python interpreter that torchbuild can run",
-            hint="pass --python with the path of a python3 executable",
-        )
-    try:
-        facts = json.loads(result.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        raise InputError(f"{executable} did not answer like a Python interpreter") from None
-    impl = str(facts["implementation"])
-    version = str(facts["version"])
-    ft = bool(facts["free_threaded"])
-    return Python(
-        str(facts["executable"]), version, impl, _abi(impl, version, ft, facts["soabi"]), ft
-    )
+    return interpreter.probe_interpreter(
+        executable, timeout, hint="pass --python with the path of a python3 executable"
+    ).as_python()
 
 
 _PY_NAME = re.compile(r"python(\d)\.(\d+)(t?)$")
@@ -90,7 +50,11 @@ def root_python(root: Root, packages: Packages) -> Python | None:
         full = _packaged_version(packages, short)
         free_threaded = t == "t"
         return Python(
-            path, full or short, "cpython", _abi("cpython", short, free_threaded, ""), free_threaded
+            path,
+            full or short,
+            "cpython",
+            abi_tag("cpython", short, free_threaded, ""),
+            free_threaded,
         )
     return None
 

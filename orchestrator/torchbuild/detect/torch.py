@@ -2,10 +2,13 @@
 
 Two probes, both run in the interpreter itself: one reads torch's ``version.py`` without importing
 torch (fast, and safe when the import would crash), the other imports it and asks about CUDA.
+``version.py`` is parsed here, as data (:func:`version_py_facts`), the same way for an
+interpreter's torch and for a target's torch wheel unpacked for a cross build.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -17,7 +20,13 @@ from .. import run
 if TYPE_CHECKING:
     from ..target import Target
 
-__all__ = ["InstalledTorch", "probe_installed_torch", "probe_runtime", "probe_torch_in"]
+__all__ = [
+    "InstalledTorch",
+    "probe_installed_torch",
+    "probe_runtime",
+    "probe_torch_in",
+    "version_py_facts",
+]
 
 
 @dataclass(frozen=True)
@@ -29,8 +38,9 @@ class InstalledTorch:
     location: str | None = None
 
 
+# Finds torch/version.py and prints its text; runs on old Pythons too (3.6 on JetPack 4).
 _PROBE = r"""
-import importlib.util, json, os, re
+import importlib.util, json, os
 out = None
 spec = importlib.util.find_spec("torch")
 if spec is not None and spec.origin:
@@ -41,12 +51,29 @@ if spec is not None and spec.origin:
             text = fh.read()
     except (IOError, OSError):
         pass
-    def get(name):
-        m = re.search(r"^" + name + r"\s*(?::[^=]*)?=\s*['\"]([^'\"]+)['\"]", text, re.M)
-        return m.group(1) if m else None
-    out = {"version": get("__version__"), "cuda": get("cuda"), "location": where}
+    out = {"version_py": text, "location": where}
 print(json.dumps(out))
 """
+
+
+def version_py_facts(text: str) -> tuple[str, str | None]:
+    """``__version__`` and ``cuda`` from the text of torch/version.py, read as data (never
+    run); ``("", None)`` for a file that does not parse."""
+    found: dict[str, object] = {}
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return "", None
+    for node in tree.body:
+        target: ast.expr | None = node.target if isinstance(node, ast.AnnAssign) else None
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+        value = getattr(node, "value", None)
+        if isinstance(target, ast.Name) and isinstance(value, ast.Constant):
+            found[target.id] = value.value
+    version = found.get("__version__")
+    cuda = found.get("cuda")
+    return (str(version) if version else "", str(cuda) if cuda else None)
 
 
 def probe_installed_torch(target: Target, timeout: float = 30.0) -> InstalledTorch | None:
@@ -63,9 +90,12 @@ def probe_torch_in(python: str, timeout: float = 30.0) -> InstalledTorch | None:
         return None
     try:
         data = json.loads(done.stdout.strip().splitlines()[-1])
-        if not data or not data.get("version"):
+        if not data:
             return None
-        return InstalledTorch(Version(data["version"]), data.get("cuda"), data.get("location"))
+        version, cuda = version_py_facts(str(data.get("version_py") or ""))
+        if not version:
+            return None
+        return InstalledTorch(Version(version), cuda, data.get("location"))
     except (ValueError, IndexError, InvalidVersion, AttributeError):
         return None
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Literal, Sequence
 
 from packaging.version import InvalidVersion, Version
 
@@ -47,11 +47,14 @@ __all__ = ["Finding", "Outcome", "Report", "diagnose", "report_json"]
 
 JSON_VERSION = 1
 
+Severity = Literal["error", "warning", "info"]
+
 
 @dataclass(frozen=True)
 class Finding:
     code: str
-    severity: str  # "error": pip install fails or gives a set that does not work; "warning"; "info"
+    #: "error": pip install fails or gives a set that does not work.
+    severity: Severity
     what: str
     evidence: str
     fix: str
@@ -609,7 +612,7 @@ def _platform_findings(judge: _Judge, packages: Sequence[str], pkgs: str) -> lis
             for fit in [_newest_tag_fit(judge, p)]
             if fit is not None
         ]
-        severity = "warning" if len(newest_ok) == len(pkgs_here) else "error"
+        severity: Severity = "warning" if len(newest_ok) == len(pkgs_here) else "error"
         evidence = (
             f"the newest {arch} wheels ("
             + names(f"{p} {v}" for p, v in items)

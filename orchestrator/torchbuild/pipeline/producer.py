@@ -28,7 +28,6 @@ import re
 import shutil
 import tempfile
 import time
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
@@ -44,13 +43,16 @@ from ..compile.distcc import find_distcc
 from ..compile.key import BuildKey, build_key
 from ..compile.runner import run_build
 from ..compile.workdir import BuildDir
+from ..detect.interpreter import probe_interpreter
 from ..errors import BuildError, InputError, ToolchainError
+from ..fs import sha256_file
 from ..http import download
 from ..recipes import render_package
 from ..recipes import to_json as recipe_json
 from ..repair import RepairRequest, clean_version, repair
 from ..resolve import matrix
 from ..sources.patches import apply_series
+from ..wheel import parse_name, read_metadata, requires_dist, shipped_sonames
 from ..wheelhouse import Wheelhouse
 
 if TYPE_CHECKING:
@@ -135,33 +137,16 @@ class _Against:
     target_torch: Path | None = None
 
 
-@functools.lru_cache(maxsize=32)
-def _sonames_in_wheel(wheel: Path) -> tuple[str, ...]:
-    """The shared libraries a wheel ships, by file name, read from its zip directory alone.
-
-    Wheels store each library under its soname (auditwheel keeps the two equal for the
-    libraries it grafts), so the names serve as sonames; unpacking a 200 MB torch wheel to read
-    every ELF header would cost seconds on each run.
-    """
-    with zipfile.ZipFile(wheel) as zf:
-        names = {n.rsplit("/", 1)[-1] for n in zf.namelist()}
-    return tuple(sorted(n for n in names if n.endswith(".so") or ".so." in n))
+#: A torch wheel's zip directory is read once per run, not once per package built against it.
+_sonames_in_wheel = functools.lru_cache(maxsize=32)(shipped_sonames)
 
 
 def _sonames_in_dir(root: Path) -> tuple[str, ...]:
     return tuple(sorted({p.name for p in root.rglob("*.so*") if p.is_file()}))
 
 
-def _requires_dist(wheel: Path) -> list[Requirement]:
-    with zipfile.ZipFile(wheel) as zf:
-        meta = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
-        msg = email.parser.Parser().parsestr(zf.read(meta).decode("utf-8", "replace"))
-    out = []
-    for text in msg.get_all("Requires-Dist") or []:
-        name = _req_name(text)
-        if name is not None:
-            out.append(Requirement(text))
-    return out
+def _requires_dist(wheel: Path, *, extras: bool = True) -> tuple[Requirement, ...]:
+    return requires_dist(read_metadata(wheel), extras=extras)
 
 
 def _pyproject_build_requires(tree: Path) -> list[str]:
@@ -281,7 +266,7 @@ class Producer:
     # -- prebuilt --------------------------------------------------------------------------
 
     def _fetch_prebuilt(self, url: str, filename: str, sha256: str | None) -> Path:
-        project = canonicalize_name(filename.split("-", 1)[0])
+        project = parse_name(filename).project
         for entry in self.wheelhouse.find(project):
             if entry.filename == filename and (sha256 is None or entry.sha256 == sha256):
                 return self.wheelhouse.project_dir(project) / filename  # another target's
@@ -354,7 +339,7 @@ class Producer:
                 hint=f"install this machine's CPU torch into {self.options.python} (the same "
                 "release as the target's, e.g. from https://download.pytorch.org/whl/cpu)",
             )
-        target_version = torch_wheel.name.split("-")[1].split("+")[0]
+        target_version = parse_name(torch_wheel.name).version.public
         if Version(target_version).release[:2] != host.version.release[:2]:
             self._note(
                 f"the host's torch {host.version} runs {name}'s build scripts; the target's is "
@@ -417,12 +402,12 @@ class Producer:
     def _wheel_sha256(self, wheel: Path) -> str:
         """A wheelhouse wheel's sha256 from its manifest (hashing a 200 MB torch wheel again
         for every package that builds against it would cost seconds)."""
-        project = canonicalize_name(wheel.name.split("-", 1)[0])
+        project = parse_name(wheel.name).project
         if wheel.parent == self.wheelhouse.project_dir(project):
             for entry in self.wheelhouse.find(project):
                 if entry.filename == wheel.name:
                     return entry.sha256
-        return _sha256(wheel)
+        return sha256_file(wheel).sha256
 
     def _probe_torch(self) -> Any:
         from ..detect.torch import probe_installed_torch
@@ -605,7 +590,7 @@ class Producer:
                 the_version, rendered, source, key, against, result.wheel, family=family
             )
         self.produced[canonical] = published
-        version = published.name.split("-")[1]
+        version = str(parse_name(published.name).version)
         detail = f"built in {result.seconds:.0f} s with {result.jobs} job(s)"
         if result.attempts > 1:
             retries = result.attempts - 1
@@ -685,9 +670,9 @@ class Producer:
         names += [Path(tool.path).name for tool in (tc.cc, tc.cxx) if tool is not None]
         # setuptools runs the compiler the interpreter was built with, by that name (Debian's
         # x86_64-linux-gnu-gcc): it must go through the cache too.
-        facts = venvs.interpreter_facts(self.options.python)
-        for var in ("cc", "cxx"):
-            words = facts.get(var, "").split()
+        facts = probe_interpreter(self.options.python)
+        for command in (facts.cc, facts.cxx):
+            words = command.split()
             if words:
                 names.append(Path(words[0]).name)
         return list(dict.fromkeys(names))
@@ -761,7 +746,7 @@ class Producer:
         """Repair, verify, publish: only a wheel that passed all three reaches the index."""
         scratch = Path(tempfile.mkdtemp(prefix="repair-", dir=self._scratch()))
         try:
-            raw_version = built.name.split("-")[1]
+            raw_version = str(parse_name(built.name).version)
             clean = str(version) if family else clean_version(raw_version)
             local = self._local_label(rendered, against, family)
             provenance = {
@@ -838,11 +823,7 @@ class Producer:
                 skip.add(dep)
         requirements = [str(r) for r in _requires_dist(wheel) if _req_name(str(r)) not in skip]
         for companion in companions:
-            requirements += [
-                str(r)
-                for r in _requires_dist(companion)
-                if r.marker is None or "extra" not in str(r.marker)
-            ]
+            requirements += [str(r) for r in _requires_dist(companion, extras=False)]
         tools = venvs.cached_venv(
             self.options.cache_dir / "envs", self.options.python, self.options.installer, ["pip"]
         )
@@ -900,12 +881,11 @@ class Producer:
             provided.add(TORCH)
         wanted: list[str] = []
         for wheel in self.produced.values():
-            for req in _requires_dist(wheel):
-                if canonicalize_name(req.name) in provided:
-                    continue
-                if req.marker is not None and "extra" in str(req.marker):
-                    continue
-                wanted.append(str(req))
+            wanted.extend(
+                str(req)
+                for req in _requires_dist(wheel, extras=False)
+                if canonicalize_name(req.name) not in provided
+            )
         wanted = list(dict.fromkeys(wanted))
         if not wanted:
             return
@@ -929,7 +909,7 @@ class Producer:
                     "this step, or fix the index configuration",
                 )
             for wheel in sorted(tmp.glob("*.whl")):
-                if canonicalize_name(wheel.name.split("-", 1)[0]) not in provided:
+                if parse_name(wheel.name).project not in provided:
                     self.wheelhouse.add(wheel, origin="dependency of the set")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -961,12 +941,6 @@ def _req_name(text: str) -> str | None:
         return canonicalize_name(Requirement(text).name)
     except InvalidRequirement:
         return None
-
-
-def _sha256(path: Path) -> str:
-    from ..recipes.load import sha256_of
-
-    return sha256_of(path)
 
 
 def parse_version(text: str | None) -> Version | None:

@@ -10,7 +10,6 @@ problems; :func:`check_file` returns them.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import re
 import string
 from dataclasses import dataclass, fields
@@ -24,6 +23,7 @@ from packaging.version import InvalidVersion, Version
 
 from .. import resources
 from ..errors import RecipeError
+from ..fs import sha256_file
 from .model import FORMAT, TEMPLATE_NAMES, Override, RecipeFile, Series, Values, toml_name
 
 __all__ = [
@@ -33,7 +33,6 @@ __all__ = [
     "is_recipe_file",
     "load_file",
     "requirement_key",
-    "sha256_of",
     "template_names",
 ]
 
@@ -56,10 +55,6 @@ class Problem:
             if self.where
             else f"{self.file}: {self.message}"
         )
-
-
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def requirement_key(text: str) -> str:
@@ -353,8 +348,8 @@ def _check_patches(r: _Reader, recipe: RecipeFile) -> None:
         path = root / rel
         if not path.is_file():
             r.problem(where, f"patch file {path} does not exist")
-        elif p.sha256 and sha256_of(path) != p.sha256:
-            r.problem(where, f"sha256 mismatch for {p.file}: the file has {sha256_of(path)}")
+        elif p.sha256 and (actual := sha256_file(path).sha256) != p.sha256:
+            r.problem(where, f"sha256 mismatch for {p.file}: the file has {actual}")
 
 
 def _check_header(r: _Reader, recipe: RecipeFile) -> None:

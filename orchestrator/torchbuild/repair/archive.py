@@ -9,8 +9,6 @@ input always gives the same bytes. It is written under a temporary name and rena
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import posixpath
 import re
@@ -22,13 +20,13 @@ from typing import TYPE_CHECKING
 
 from ..errors import InputError
 from ..fs import temp_path, unlink_quiet
+from ..wheel import record_hash
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
     from pathlib import Path
 
 __all__ = [
-    "record_hash",
     "set_metadata_version",
     "set_wheel_tags",
     "unpack",
@@ -72,18 +70,6 @@ def _unpack(wheel: Path, dest: Path) -> dict[str, int]:
             mode = stat.S_IMODE(member.external_attr >> 16)
             modes[member.filename] = mode or 0o644
     return modes
-
-
-def record_hash(path: Path) -> tuple[str, int]:
-    """``sha256=<urlsafe-b64>`` and the size of a file, as RECORD lists them."""
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(_CHUNK), b""):
-            digest.update(chunk)
-            size += len(chunk)
-    text = base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode("ascii")
-    return f"sha256={text}", size
 
 
 def _date_time() -> tuple[int, int, int, int, int, int]:

@@ -12,7 +12,6 @@ wheel reproducibly under its new name.
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import os
 import posixpath
 import re
@@ -28,7 +27,7 @@ from packaging.version import Version
 from .. import run
 from ..elf import DEVICE_MACHINES, ElfInfo, normalize_arch, read_elf, same_arch
 from ..errors import BuildError
-from ..fs import TEMP_PREFIX
+from ..fs import TEMP_PREFIX, sha256_file
 from ..wheel import inspect_wheel, parse_name
 from . import archive, graft, policy, rpath
 from .provenance import FILENAME as PROVENANCE_FILE
@@ -163,14 +162,6 @@ def _check_arch(tree: _Tree, arch: str) -> None:
         )
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(1024 * 1024), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 _VERSIONED_SONAME = re.compile(r"^(?P<link>.+\.so)\.\d[\w.]*$")
 
 
@@ -199,8 +190,8 @@ def _unversion_sonames(tree: _Tree) -> tuple[list[str], list[str]]:
         link = posixpath.join(folder, match.group("link")) if folder else match.group("link")
         if link not in paths:
             continue
-        digest = _sha256(tree.root / link)
-        copies = [p for p in paths if p != link and _sha256(tree.root / p) == digest]
+        digest = sha256_file(tree.root / link).sha256
+        copies = [p for p in paths if p != link and sha256_file(tree.root / p).sha256 == digest]
         if not copies:
             continue
         patchelf = patchelf or rpath.find_patchelf()
@@ -266,7 +257,7 @@ def _remove_duplicates(tree: _Tree) -> list[str]:
             continue
         by_hash: dict[str, list[str]] = {}
         for path in paths:
-            by_hash.setdefault(_sha256(tree.root / path), []).append(path)
+            by_hash.setdefault(sha256_file(tree.root / path).sha256, []).append(path)
         for same in by_hash.values():
             soname = tree.elfs[same[0]].soname
             keeper = [p for p in same if tree.elfs[p].name == soname]

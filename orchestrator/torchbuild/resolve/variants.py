@@ -13,7 +13,7 @@ import functools
 import re
 import urllib.parse
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Literal, Mapping, cast, get_args
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
@@ -30,9 +30,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Facts",
+    "Family",
     "Need",
     "Problem",
+    "ProblemCode",
     "Variant",
+    "VariantKind",
     "check_cuda_option",
     "covers_by_sass",
     "cuda_number",
@@ -48,6 +51,23 @@ __all__ = [
     "problems",
     "variant_of_label",
     "wheel_variant",
+]
+
+#: What a build targets; "unknown" where nothing says.
+VariantKind = Literal["cpu", "cuda", "rocm", "unknown"]
+#: Who built a wheel: PyPI, PyTorch's own indexes, Jetson AI Lab, NVIDIA, torchbuild, or a
+#: local build of unknown origin.
+Family = Literal["pypi", "pytorch", "jetson", "nvidia", "torchbuild", "local", "unknown"]
+#: Why a variant does not fit (see :func:`problems`).
+ProblemCode = Literal[
+    "cpu-only",
+    "rocm",
+    "unknown",
+    "cuda-exact",
+    "driver",
+    "platform",
+    "gpu-arch",
+    "variant-property",  # a wheel variant property that fails or cannot be checked (PEP 825)
 ]
 
 OFFICIAL = frozenset({"pypi", "pytorch"})
@@ -92,7 +112,7 @@ class ArchList:
 @dataclass(frozen=True)
 class IndexPattern:
     pattern: re.Pattern[str]
-    family: str
+    family: Family
     platform: str | None
     name: str
 
@@ -113,6 +133,13 @@ class Facts:
         return None
 
 
+def _family(value: object) -> Family:
+    # The variant facts are bundled data: an unknown family is a bug the data tests catch.
+    if value not in get_args(Family):
+        raise ValueError(f"unknown wheel family {value!r} (known: {', '.join(get_args(Family))})")
+    return cast("Family", value)
+
+
 def _build_facts(data: Mapping[str, Any]) -> Facts:
     pypi = tuple(
         (str(r["arch"]), SpecifierSet(str(r["torch"])), str(r["cuda"])) for r in data["pypi"]
@@ -130,7 +157,7 @@ def _build_facts(data: Mapping[str, Any]) -> Facts:
     indexes = tuple(
         IndexPattern(
             re.compile(str(r["pattern"])),
-            str(r["family"]),
+            _family(r["family"]),
             r.get("platform"),
             str(r.get("name", "{label}")),
         )
@@ -160,12 +187,12 @@ def load_facts() -> Facts:
 class Variant:
     """What a wheel (or a planned build, or an installed torch) was built for."""
 
-    kind: str  # "cpu", "cuda", "rocm", "unknown"
+    kind: VariantKind
     cuda: str | None = None  # "13.0"; None when not CUDA or not known
     sass: tuple[str, ...] | None = None  # compiled GPU architectures; None = not known
     ptx: tuple[str, ...] = ()
     platform: str | None = None  # "x86_64", "sbsa", "tegra"; None = not known
-    family: str = "unknown"  # "pypi", "pytorch", "jetson", "nvidia", "torchbuild", "local"
+    family: Family = "unknown"  #: who built it
     label: str | None = None  # the local version label, if any
     uncertain: bool = False  # the GPU list is inferred, not read from the builds
 
@@ -257,6 +284,7 @@ def wheel_variant(
     where = source.describe()
     by_label = variant_of_label(version.local)
     pattern = index_pattern(source, facts)
+    family: Family
     if source.is_pypi:
         family = "pypi"
         evidence = f"PyPI's {project} {public} for {arch}"
@@ -311,7 +339,7 @@ def wheel_variant(
 class Need:
     """The variant a target can use."""
 
-    kind: str  # "cpu" or "cuda"
+    kind: Literal["cpu", "cuda"]
     #: The newest CUDA the target's driver runs; None = unknown (not checked).
     driver_cuda: str | None = None
     #: The driver's own version (desktop and server drivers; None on Jetson or unknown).
@@ -463,7 +491,7 @@ def describe_need(need: Need) -> str:
 
 @dataclass(frozen=True)
 class Problem:
-    code: str  # "cpu-only", "rocm", "unknown", "cuda-exact", "driver", "platform", "gpu-arch"
+    code: ProblemCode
     text: str
 
 
@@ -647,7 +675,7 @@ def installed_variant(installed: InstalledTorch) -> Variant:
     )
 
 
-def _installed_family(by_label: Variant | None) -> str:
+def _installed_family(by_label: Variant | None) -> Family:
     if by_label is None:
         return "pypi"  # PyPI's x86/aarch64 wheels before 2.6 carry no label in torch.__version__
     return "pytorch" if by_label.family == "local" else by_label.family

@@ -263,7 +263,7 @@ def variant_of_properties(
     namespaces = {p.namespace for p in props}
     family = base.family
     if not nvidia:
-        kind = "rocm" if namespaces & {"amd", "rocm"} else "cpu"
+        kind: variants.VariantKind = "rocm" if namespaces & {"amd", "rocm"} else "cpu"
         return variants.Variant(kind, family=family, label=base.label)
     lower = _lowest(p.value for p in nvidia if p.feature == "cuda_version_lower_bound")
     sass: list[str] = []

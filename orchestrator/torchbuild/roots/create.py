@@ -25,7 +25,7 @@ from typing import IO, TYPE_CHECKING
 
 from .. import __version__, run
 from ..errors import InputError, NetworkError, ToolchainError
-from ..fs import pid_alive
+from ..fs import remove_dead_temps
 from . import marker, packagesets
 from .aptsources import host_mirror
 from .inside import require_superuser, run_inside
@@ -170,10 +170,7 @@ def _check_emulation(arch: str) -> Path:
 
 
 def _remove_stale_partials(target: Path) -> None:
-    for path in target.parent.glob(f"{target.name}{PARTIAL}*"):
-        pid = path.name[len(target.name) + len(PARTIAL) :]
-        if pid.isdigit() and not pid_alive(int(pid)):
-            remove_tree(path)
+    remove_dead_temps(target.parent, f"{target.name}{PARTIAL}", remove=remove_tree)
 
 
 def apt_install(root: Path, packages: Sequence[str], log: IO[str]) -> None:

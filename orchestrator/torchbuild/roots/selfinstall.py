@@ -11,10 +11,8 @@ host, the root's pip fetches them from its default index.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import importlib.util
-import json
 import os
 import re
 import shutil
@@ -23,10 +21,12 @@ import tempfile
 import zipfile
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 
 from .. import __version__, run
+from ..detect.interpreter import PROBE, Interpreter, from_output
 from ..errors import InputError, NetworkError, ToolchainError
+from ..wheel import record_digest
 from . import marker
 from .create import install_packages, trust_host_certificates
 from .inside import require_superuser, run_inside
@@ -43,11 +43,8 @@ DIST = "torchbuild"
 
 # What an interpreter says about itself; the same program runs in the root's python3 and the
 # venv's, and the two answers must name the same interpreter.
-_PROBE = (
-    "import json, os, sys, ensurepip\n"
-    "print(json.dumps({'version': sys.version.split()[0], "
-    "'base_prefix': os.path.realpath(sys.base_prefix), 'prefix': sys.prefix}))"
-)
+#: The interpreter probe, failing where ``venv`` cannot work (Debian keeps ensurepip apart).
+_PROBE = "import ensurepip\n" + PROBE
 _PIP_ENV = {
     "PIP_DISABLE_PIP_VERSION_CHECK": "1",
     "PIP_ROOT_USER_ACTION": "ignore",
@@ -78,11 +75,6 @@ def _installed_distribution() -> Distribution | None:
     return dist if Path(str(dist.locate_file(init))).resolve() == running else None
 
 
-def _record_hash(data: bytes) -> str:
-    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
-    return f"sha256={digest.decode()}"
-
-
 def repack_installed(dist: Distribution, out_dir: Path) -> Path:
     """A wheel made again from an installed distribution's files (RECORD rewritten)."""
     files = [
@@ -108,7 +100,9 @@ def repack_installed(dist: Distribution, out_dir: Path) -> Path:
             for f in files:
                 data = Path(str(dist.locate_file(f))).read_bytes()
                 wheel.writestr(f.as_posix(), data)
-                record.append(f"{f.as_posix()},{_record_hash(data)},{len(data)}")
+                record.append(
+                    f"{f.as_posix()},{record_digest(hashlib.sha256(data).hexdigest())},{len(data)}"
+                )
             record.append(f"{info_dir}/RECORD,,")
             wheel.writestr(f"{info_dir}/RECORD", "\n".join(record) + "\n")
         temp.replace(out_dir / name)
@@ -166,15 +160,9 @@ def own_wheel(out_dir: Path) -> Path:
     return build_wheel(source, out_dir)
 
 
-def _probe(root: Path, python: str, log: IO[str]) -> dict[str, Any] | None:
+def _probe(root: Path, python: str, log: IO[str]) -> Interpreter | None:
     done = run_inside(root, [python, "-c", _PROBE], log=log)
-    if not done.ok:
-        return None
-    try:
-        data: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        return None
-    return data
+    return from_output(done.stdout) if done.ok else None
 
 
 def _check(done: run.Completed, what: str, log: IO[str]) -> None:
@@ -218,9 +206,7 @@ def download_dependencies(root: Path, wheel: Path, dest: Path, log: IO[str]) -> 
     return True
 
 
-def _make_venv(
-    root: Path, wheel: str, system: dict[str, Any], log: IO[str], *, offline: bool
-) -> None:
+def _make_venv(root: Path, wheel: str, system: Interpreter, log: IO[str], *, offline: bool) -> None:
     """Create the venv with the root's python3, install ``wheel`` into it, and check both."""
     _check(run_inside(root, ["python3", "-m", "venv", VENV], log=log), "python3 -m venv", log)
     pip = [f"{VENV}/bin/python", "-m", "pip", "install", "--quiet", wheel]
@@ -228,8 +214,8 @@ def _make_venv(
         pip += ["--no-index", "--find-links", str(PurePosixPath(wheel).parent)]
     _check(run_inside(root, pip, env=_PIP_ENV, log=log), "pip install", log)
     made = _probe(root, f"{VENV}/bin/python", log)
-    mine = (system["version"], system["base_prefix"])
-    if made is None or (made["version"], made["base_prefix"]) != mine:
+    mine = (system.version, system.base_prefix)
+    if made is None or (made.version, made.base_prefix) != mine:
         raise ToolchainError(
             f"the venv's Python ({made}) is not the root's python3 ({system})",
             hint="a python3 on the root's PATH shadows /usr/bin/python3; remove it",
@@ -279,7 +265,7 @@ def install_self(root: Path, log: IO[str]) -> marker.SelfInstall:
             raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    result = marker.SelfInstall(VENV, __version__, str(system["version"]), marker.now())
+    result = marker.SelfInstall(VENV, __version__, system.version, marker.now())
     if (root / marker.MARKER).exists():
         info = marker.read_marker(root)
         marker.write_marker(root, replace(info, self_install=result, updated=marker.now()))

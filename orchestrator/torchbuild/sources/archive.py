@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ..errors import NetworkError, SourceError
+from ..fs import copy_hashing, sha256_file
 from ..http import fetch_to
 from . import cache
 from .model import Source, SourceRequest, redact
-from .tree import sha256_file
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -220,18 +220,6 @@ def _publish(root: Path, sha: str, staged: Path, name: str) -> Path:
     return root / sha / name
 
 
-def _copy_hashing(source: Path, dest: Path) -> str:
-    digest = hashlib.sha256()
-    with source.open("rb") as src, dest.open("xb") as out:
-        while True:
-            chunk = src.read(_CHUNK)
-            if not chunk:
-                break
-            digest.update(chunk)
-            out.write(chunk)
-    return digest.hexdigest()
-
-
 def _check_sha(what: str, expected: str | None, actual: str) -> None:
     if expected is not None and actual != expected:
         raise SourceError(
@@ -323,7 +311,7 @@ def fetch_archive(
         )
     # Hash first (a read): a file already cached costs nothing more. Copying then hashes again,
     # so what lands in the cache is exactly what was verified even if the file changes meanwhile.
-    actual = sha256_file(source)
+    actual = sha256_file(source).sha256
     _check_sha(str(source), expected, actual)
     with cache.locked(cache_dir, f"archive-{actual}", name):
         found = _entry(root, actual)
@@ -331,7 +319,7 @@ def fetch_archive(
             return _source(request, found, actual, name)
         staged = cache.temp_sibling(root / name)
         try:
-            _unchanged(source, actual, _copy_hashing(source, staged))
+            _unchanged(source, actual, copy_hashing(source, staged, durable=False).sha256)
             path = _publish(root, actual, staged, name)
         except BaseException:
             cache.remove_quiet(staged)

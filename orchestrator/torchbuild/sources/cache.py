@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from filelock import FileLock, Timeout
 
 from ..errors import SourceError
-from ..fs import pid_alive
+from ..fs import remove_dead_temps
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -70,17 +70,8 @@ def remove_quiet(path: Path) -> None:
 
 
 def sweep_dead_temps(directory: Path) -> None:
-    """Remove temporary entries in ``directory`` whose writing process has died."""
-    try:
-        names = [entry.name for entry in os.scandir(directory)]
-    except FileNotFoundError:
-        return
-    for name in names:
-        if not name.startswith(TEMP_PREFIX):
-            continue
-        pid = name[len(TEMP_PREFIX) :].split("-", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
-            remove_quiet(directory / name)
+    """Remove temporary entries (files or trees) in ``directory`` whose writer has died."""
+    remove_dead_temps(directory, TEMP_PREFIX, remove=remove_quiet)
 
 
 @contextlib.contextmanager

@@ -23,10 +23,10 @@ from typing import Any
 
 from .. import run
 from ..errors import SourceError, ToolchainError
+from ..fs import sha256_file
 from . import cache
 from .archive import extract
 from .model import Source, SourceRequest
-from .tree import sha256_file
 
 __all__ = [
     "Dsc",
@@ -248,7 +248,7 @@ def _verify(directory: Path, dsc: Dsc, origin: str) -> None:
                 f"{path} is {size} bytes, {origin} says {f.size}",
                 hint=f"fetch it again with `{fetch}`",
             )
-        actual = sha256_file(path)
+        actual = sha256_file(path).sha256
         if actual != f.sha256:
             raise SourceError(
                 f"{path}: sha256 is {actual}, expected {f.sha256} (from {origin})",
@@ -367,7 +367,7 @@ def apply_series(tree: Path, expected: tuple[tuple[str, str], ...], origin: str)
     env = {**os.environ, "LC_ALL": "C"}
     for entry, (_, sha) in zip(entries, expected):
         patch = patches_dir / entry.name
-        if sha256_file(patch) != sha:
+        if sha256_file(patch).sha256 != sha:
             raise SourceError(
                 f"{entry.name} from {origin} is not the patch that was fetched",
                 hint="the source cache is damaged: delete it and fetch again",

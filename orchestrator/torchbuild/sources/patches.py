@@ -10,16 +10,16 @@ was found.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
 import subprocess
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, Sequence
+from typing import TYPE_CHECKING, Final, Literal, Protocol, Sequence
 
 from .. import run
 from ..errors import SourceError
+from ..fs import sha256_file
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -31,6 +31,7 @@ __all__ = [
     "CheckResult",
     "Hunk",
     "PatchLike",
+    "PatchState",
     "apply_series",
     "check",
     "parse_hunks",
@@ -38,9 +39,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-APPLIES = "applies"
-APPLIED = "already-applied"
-FAILS = "fails"
+#: What checking a patch against a tree found.
+PatchState = Literal["applies", "already-applied", "fails"]
+APPLIES: Final = "applies"
+APPLIED: Final = "already-applied"
+FAILS: Final = "fails"
 _TIMEOUT = 120.0
 
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
@@ -76,7 +79,7 @@ class Hunk:
 @dataclass(frozen=True)
 class CheckResult:
     patch: Path
-    state: str
+    state: PatchState
     #: The hunk that was rejected, when the tool said which.
     hunk: Hunk | None = None
     #: The tool's own words (the last lines of its output).
@@ -248,7 +251,7 @@ def check(tree: Path, patch: Path) -> CheckResult:
 
 def _verify_sha256(p: PatchLike) -> None:
     try:
-        digest = hashlib.sha256(p.path.read_bytes()).hexdigest()
+        digest = sha256_file(p.path).sha256
     except OSError as exc:
         raise SourceError(f"cannot read patch {p.file}: {exc.strerror or exc}") from None
     if digest != p.sha256:

@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from hashlib import sha256
 from typing import TYPE_CHECKING
 
-from ..errors import WheelhouseError
+from ..errors import InputError, WheelhouseError
 from ..fs import sha256_file
+from ..wheel import read_metadata
 from . import pages
 from .store import PAGE_NAMES, Wheelhouse
 
@@ -87,15 +88,12 @@ def _check_entry(wh: Wheelhouse, entry: Entry, out: _Collector) -> int:
         out.add("mismatch", meta, "sha256 differs from the manifest")
         return size
     try:
-        with zipfile.ZipFile(wheel) as archive:
-            inside = [
-                n
-                for n in archive.namelist()
-                if n.count("/") == 1 and n.endswith(".dist-info/METADATA")
-            ]
-            same = any(archive.read(n) == meta_bytes for n in inside)
+        same = read_metadata(wheel) == meta_bytes
     except (zipfile.BadZipFile, OSError) as exc:
         out.add("mismatch", wheel, f"cannot be read as a zip: {exc}")
+        return size
+    except InputError as exc:  # no METADATA of its own, or the name does not parse
+        out.add("mismatch", wheel, exc.message)
         return size
     if not same:
         out.add("mismatch", meta, "differs from the METADATA inside the wheel")

@@ -27,27 +27,27 @@ travel to another host.
 
 from __future__ import annotations
 
-import contextlib
 import email.parser
 import email.policy
 import hashlib
 import http.client
 import logging
 import secrets
-import ssl
 import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, Sequence
 from urllib.parse import urljoin, urlsplit
 
 from packaging.utils import canonicalize_name
 
-from .. import __version__
+from .. import http as net  # torchbuild's HTTP module (`http` is the standard library's)
 from ..errors import InputError, NetworkError, WheelhouseError
+from ..fs import hash_stream
 from ..resolve.indexes import FileLink, IndexClient, Response, Source
 from .credentials import CREDENTIAL_PLACES, Credentials, find_credentials
+from .sameness import Conflict, conflict_error, sameness
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -60,6 +60,7 @@ __all__ = [
     "PushItem",
     "PushPlan",
     "PushResult",
+    "PushStatus",
     "Remote",
     "derive_index_url",
     "plan_push",
@@ -67,6 +68,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: What a push does with one local wheel (see the module docstring).
+PushStatus = Literal["upload", "present", "conflict"]
 
 #: Seconds one read or write on the socket may wait (not the whole upload of a big wheel).
 DEFAULT_TIMEOUT = 60.0
@@ -144,7 +148,8 @@ class Remote:
     """One remote index: its simple API to read and its upload URL to post to.
 
     ``credentials`` is looked up lazily (see :mod:`.credentials`) unless given; it is sent with
-    every upload, and with a read only after the index answered 401 to it without.
+    every upload, and with a read only after the index answered 401 to it without. ``cert`` is
+    the certificate authorities to trust (pip's ``cert``), for reads and uploads alike.
     """
 
     def __init__(
@@ -155,6 +160,7 @@ class Remote:
         credentials: Credentials | Callable[[], Credentials | None] | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         opener: urllib.request.OpenerDirector | None = None,
+        cert: str | None = None,
     ) -> None:
         self.upload_url = _check_url(upload_url, "--to")
         self.index_url = (
@@ -163,7 +169,8 @@ class Remote:
             else derive_index_url(upload_url)
         )
         self.timeout = timeout
-        self._opener = opener or urllib.request.build_opener(_SameHostRedirects())
+        self.cert = cert
+        self._opener = opener or net.opener(cert, _SameHostRedirects())
         if callable(credentials):
             self._lookup: Callable[[], Credentials | None] = credentials
         else:
@@ -186,32 +193,18 @@ class Remote:
             return self._credentials
 
     def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        headers = {"User-Agent": f"torchbuild/{__version__}"}
+        headers = {"User-Agent": net.USER_AGENT}
         headers.update(extra or {})
         return headers
 
-    def _open(self, request: urllib.request.Request) -> Response:
-        try:
-            with self._opener.open(request, timeout=self.timeout) as reply:
-                return Response(
-                    reply.status,
-                    reply.geturl(),
-                    {k.lower(): v for k, v in reply.headers.items()},
-                    reply.read(),
-                )
-        except urllib.error.HTTPError as exc:
-            body = b""
-            with contextlib.suppress(OSError, AttributeError):  # no body is fine for an error
-                body = exc.read()
-            headers = {k.lower(): v for k, v in exc.headers.items()} if exc.headers else {}
-            return Response(exc.code, request.full_url, headers, body)
+    def _open(self, url: str, headers: Mapping[str, str]) -> Response:
+        return net.request(url, self._headers(headers), self.timeout, via=self._opener)
 
     def transport(self, url: str, headers: Mapping[str, str], timeout: float) -> Response:  # noqa: ARG002 - self.timeout applies
         """An :data:`torchbuild.resolve.indexes.Transport` that authenticates after a 401."""
-        response = self._open(urllib.request.Request(url, headers=self._headers(headers)))  # noqa: S310
+        response = self._open(url, headers)
         if response.status == 401 and self.credentials is not None:
-            auth = {**headers, "Authorization": self.credentials.header()}
-            response = self._open(urllib.request.Request(url, headers=self._headers(auth)))  # noqa: S310
+            response = self._open(url, {**headers, "Authorization": self.credentials.header()})
         if response.status in (401, 403):
             self._denied = (url, response.status)
         if 300 <= response.status < 400:
@@ -257,15 +250,12 @@ class Remote:
         creds = self.credentials
         if creds is not None and urlsplit(url).netloc == urlsplit(self.index_url).netloc:
             headers["Authorization"] = creds.header()
-        digest = hashlib.sha256()
         try:
             request = urllib.request.Request(url, headers=headers)  # noqa: S310 - from the index
             with self._opener.open(request, timeout=self.timeout) as reply:
-                for chunk in iter(lambda: reply.read(_CHUNK), b""):
-                    digest.update(chunk)
+                return hash_stream(reply).sha256
         except (OSError, ValueError) as exc:
             raise NetworkError(f"cannot download {url} to compare it: {exc}") from None
-        return digest.hexdigest()
 
     def upload(self, path: Path, entry: Entry, metadata: bytes, blake2_256: str) -> None:
         """POST one wheel with ``:action=file_upload``; raise on anything but success."""
@@ -297,7 +287,9 @@ class Remote:
             headers["Authorization"] = creds.header()
         log.debug("uploading %s to %s", entry.filename, self.upload_url)
         try:
-            response = post_streaming(self.upload_url, headers, body(), timeout=self.timeout)
+            response = net.post_streaming(
+                self.upload_url, headers, body(), timeout=self.timeout, cert=self.cert
+            )
         except (OSError, ValueError, http.client.HTTPException) as exc:
             raise NetworkError(
                 f"uploading {entry.filename} to {self.upload_url} failed: {exc}",
@@ -320,62 +312,6 @@ class Remote:
             f"{self.upload_url} refused {entry.filename}: HTTP {response.status} {said}".rstrip(),
             hint="check that --to is the index's upload URL and that it accepts this file",
         )
-
-
-def _connection(url: str, timeout: float) -> tuple[http.client.HTTPConnection, str]:
-    """A connection for ``url`` (through the environment's proxy, if any) and the request path."""
-    parts = urlsplit(url)
-    host, port = parts.hostname or "", parts.port
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    proxy = urllib.request.getproxies().get(parts.scheme)
-    if proxy and urllib.request.proxy_bypass(parts.netloc):
-        proxy = None
-    context = ssl.create_default_context() if parts.scheme == "https" else None
-    if not proxy:
-        if context is not None:
-            return http.client.HTTPSConnection(host, port, timeout=timeout, context=context), path
-        return http.client.HTTPConnection(host, port, timeout=timeout), path
-    via = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
-    if context is not None:  # https through a proxy: a CONNECT tunnel, TLS end to end
-        conn = http.client.HTTPSConnection(
-            via.hostname or "", via.port, timeout=timeout, context=context
-        )
-        conn.set_tunnel(host, port)
-        return conn, path
-    return http.client.HTTPConnection(via.hostname or "", via.port, timeout=timeout), url
-
-
-def post_streaming(
-    url: str, headers: Mapping[str, str], body: Iterable[bytes], *, timeout: float
-) -> Response:
-    """POST ``body`` chunk by chunk (Content-Length given in ``headers``); follow no redirect.
-
-    Written on http.client rather than urllib so that an index that answers before it has read
-    the body (a 401 or 403 for a big wheel) is heard: urllib reports only the broken pipe.
-    """
-    conn, path = _connection(url, timeout)
-    try:
-        conn.putrequest("POST", path, skip_accept_encoding=True)
-        for name, value in headers.items():
-            conn.putheader(name, value)
-        conn.endheaders()
-        failed: OSError | None = None
-        try:
-            for chunk in body:
-                conn.send(chunk)
-        except (BrokenPipeError, ConnectionResetError) as exc:
-            failed = exc  # the server may have answered already: read that answer below
-        try:
-            reply = conn.getresponse()
-        except (OSError, http.client.HTTPException):
-            if failed is not None:
-                raise failed from None
-            raise
-        return Response(
-            reply.status, url, {k.lower(): v for k, v in reply.getheaders()}, reply.read()
-        )
-    finally:
-        conn.close()
 
 
 def _first_line(body: bytes) -> str:
@@ -426,7 +362,7 @@ class PushItem:
     """One local wheel and what the remote has under its filename."""
 
     entry: Entry
-    status: str  #: "upload", "present" or "conflict"
+    status: PushStatus
     remote_sha256: str | None = None
 
 
@@ -438,7 +374,7 @@ class PushPlan:
     index_url: str
     items: tuple[PushItem, ...]
 
-    def _with(self, status: str) -> tuple[PushItem, ...]:
+    def _with(self, status: PushStatus) -> tuple[PushItem, ...]:
         return tuple(item for item in self.items if item.status == status)
 
     @property
@@ -487,20 +423,24 @@ def plan_push(wh: Wheelhouse, remote: Remote, projects: Sequence[str] = ()) -> P
             items.append(PushItem(entry, "upload"))
             continue
         theirs = (link.sha256 or remote.remote_sha256(link.url)).lower()
-        status = "present" if theirs == entry.sha256 else "conflict"
-        items.append(PushItem(entry, status, theirs))
+        same = sameness(entry.sha256, theirs)
+        items.append(PushItem(entry, "upload" if same == "missing" else same, theirs))
     return PushPlan(remote.upload_url, remote.index_url, tuple(items))
 
 
 def refusal(plan: PushPlan) -> WheelhouseError:
     """The error a plan with conflicts is refused with: the first file and both hashes."""
-    first = plan.conflicts[0]
-    more = len(plan.conflicts) - 1
-    return WheelhouseError(
-        f"{first.entry.filename} is on {plan.index_url} with different contents "
-        f"(remote sha256 {first.remote_sha256}, local sha256 {first.entry.sha256})"
-        + (f", and {more} more file(s) differ" if more else "")
-        + "; nothing was uploaded",
+    return conflict_error(
+        [
+            Conflict(
+                item.entry.filename,
+                ("remote", item.remote_sha256 or "?"),
+                ("local", item.entry.sha256),
+            )
+            for item in plan.conflicts
+        ],
+        where=f"on {plan.index_url}",
+        nothing_done="nothing was uploaded",
         hint="wheels are immutable: give the local wheel another version or build tag, or "
         "remove the remote file first",
     )

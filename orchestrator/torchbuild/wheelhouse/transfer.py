@@ -37,18 +37,20 @@ import shutil
 import tarfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Iterator, Optional, Protocol, Sequence, Union
+from typing import IO, TYPE_CHECKING, Iterator, Literal, Optional, Protocol, Sequence, Union
 from urllib.parse import quote
 
 from packaging.utils import canonicalize_name
 
 from .. import __version__
 from ..errors import InputError, WheelhouseError
-from ..fs import copy_hashing, fsync_dir, pid_alive, unlink_quiet
+from ..fs import copy_hashing, fsync_dir, hash_stream, remove_dead_temps, unlink_quiet
 from ..resolve.indexes import parse_html, parse_json
 from . import pages
 from .manifest import Entry, dump_manifest, load_manifest
+from .sameness import Conflict, conflict_error, sameness
 
 if TYPE_CHECKING:
     from .store import Wheelhouse
@@ -61,6 +63,7 @@ __all__ = [
     "ExportResult",
     "ImportItem",
     "ImportResult",
+    "ImportStatus",
     "export",
     "import_",
     "plan_import",
@@ -71,6 +74,10 @@ _MARKER = ".torchbuild/export.json"
 _TAR_SUFFIXES = {".tar": "w", ".tar.gz": "w:gz", ".tgz": "w:gz"}
 _CHUNK = 1024 * 1024
 _IMPORT_PREFIX = "import-"
+
+#: What an import does with one wheel of the source: add it, or find it there already (the
+#: same bytes, or a conflict that refuses the import).
+ImportStatus = Literal["add", "present", "conflict"]
 
 
 def _tar_mode(path: Path) -> str | None:
@@ -97,7 +104,7 @@ class ExportResult:
     """What :func:`export` wrote."""
 
     destination: Path
-    kind: str  #: "dir" or "tar"
+    kind: Literal["dir", "tar"]
     entries: tuple[Entry, ...]
     bytes: int
 
@@ -482,7 +489,7 @@ class ImportItem:
     sha256: str
     size: int | None
     origin: str
-    status: str  #: "add", "present" or "conflict"
+    status: ImportStatus
     local_sha256: str | None = None
 
 
@@ -495,7 +502,7 @@ class ImportResult:
     added: tuple[Entry, ...]
     dry_run: bool
 
-    def with_status(self, status: str) -> tuple[ImportItem, ...]:
+    def with_status(self, status: ImportStatus) -> tuple[ImportItem, ...]:
         return tuple(item for item in self.items if item.status == status)
 
 
@@ -561,22 +568,12 @@ def _expected(tree: _Tree) -> list[tuple[Entry | None, ImportItem]]:
     return out
 
 
-def _hash_stream(handle: IO[bytes], sink: IO[bytes] | None = None) -> tuple[str, int]:
-    digest, size = hashlib.sha256(), 0
-    for chunk in iter(lambda: handle.read(_CHUNK), b""):
-        digest.update(chunk)
-        size += len(chunk)
-        if sink is not None:
-            sink.write(chunk)
-    return digest.hexdigest(), size
-
-
 def _verify_tree(tree: _Tree, expected: list[tuple[Entry | None, ImportItem]]) -> None:
     for entry, item in expected:
         rel = f"simple/{item.project}/{item.filename}"
         try:
             with tree.open(rel) as handle:
-                digest, size = _hash_stream(handle)
+                digest, size = hash_stream(handle)
         except FileNotFoundError:
             raise _damaged(tree, f"{rel} is listed but missing") from None
         if digest != item.sha256 or (item.size is not None and size != item.size):
@@ -614,7 +611,8 @@ def _plan(wh: Wheelhouse, tree: _Tree, projects: Sequence[str]) -> ImportResult:
         if local is None:
             items.append(item)
             continue
-        status = "present" if local.sha256 == item.sha256 else "conflict"
+        same = sameness(local.sha256, item.sha256)
+        status: ImportStatus = "add" if same == "missing" else same
         items.append(
             ImportItem(
                 item.project,
@@ -631,13 +629,7 @@ def _plan(wh: Wheelhouse, tree: _Tree, projects: Sequence[str]) -> ImportResult:
 
 def _clean_dead_imports(wh: Wheelhouse) -> None:
     """Remove extraction directories whose importing process has died."""
-    with contextlib.suppress(FileNotFoundError):
-        for path in wh.state.iterdir():
-            if not path.name.startswith(_IMPORT_PREFIX) or not path.is_dir():
-                continue
-            pid = path.name[len(_IMPORT_PREFIX) :].split("-", 1)[0]
-            if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
-                shutil.rmtree(path, ignore_errors=True)
+    remove_dead_temps(wh.state, _IMPORT_PREFIX, remove=partial(shutil.rmtree, ignore_errors=True))
 
 
 def import_(
@@ -655,13 +647,13 @@ def import_(
             plan = _plan(wh, tree, projects)
         conflicts = plan.with_status("conflict")
         if conflicts:
-            first = conflicts[0]
-            more = len(conflicts) - 1
-            raise WheelhouseError(
-                f"{first.filename} is already in the wheelhouse with different contents "
-                f"(local sha256 {first.local_sha256}, imported sha256 {first.sha256})"
-                + (f", and {more} more file(s) differ" if more else "")
-                + "; nothing was imported",
+            raise conflict_error(
+                [
+                    Conflict(c.filename, ("local", c.local_sha256 or "?"), ("imported", c.sha256))
+                    for c in conflicts
+                ],
+                where="already in the wheelhouse",
+                nothing_done="nothing was imported",
                 hint="wheels are immutable: remove the local file first, or import with "
                 "--project to leave that project out",
             )
@@ -693,7 +685,7 @@ def _add_all(wh: Wheelhouse, tree: _Tree, plan: ImportResult) -> list[Entry]:
                 scratch.mkdir(exist_ok=True)
                 path = scratch / item.filename
                 with tree.open(rel) as handle, path.open("xb") as sink:
-                    digest, _ = _hash_stream(handle, sink)
+                    digest, _ = hash_stream(handle, sink)
                 if digest != item.sha256:
                     raise _damaged(tree, f"{rel} changed while it was imported")
             result = wh.add(path, origin=origin)

@@ -9,8 +9,9 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast, get_args
 
-from .model import DEFAULT_TTL, FileLink
+from .model import DEFAULT_TTL, FileLink, ListingStatus
 
 log = logging.getLogger(__name__)
 
@@ -21,10 +22,16 @@ _CACHE_FORMAT = 2
 # -- cache -------------------------------------------------------------------------------------
 
 
+def _status(value: object) -> ListingStatus:
+    if value not in get_args(ListingStatus):
+        raise ValueError(f"unknown listing status {value!r}")  # read as a damaged entry
+    return cast("ListingStatus", value)
+
+
 @dataclass(frozen=True)
 class CacheEntry:
     fetched_at: float
-    status: str  # "ok", "not-found", or "error" (only a failure has been seen so far)
+    status: ListingStatus
     files: tuple[FileLink, ...]
     etag: str | None
     last_modified: str | None
@@ -51,7 +58,7 @@ class IndexCache:
                 return None
             return CacheEntry(
                 fetched_at=float(data["fetched_at"]),
-                status=str(data["status"]),
+                status=_status(data["status"]),
                 files=tuple(FileLink.from_json(f) for f in data["files"]),
                 etag=data.get("etag"),
                 last_modified=data.get("last_modified"),

@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
-import contextlib
-import ssl
-import urllib.error
-import urllib.parse
-import urllib.request
+import logging
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Literal, Mapping
 
+from ... import http
+from ...http import Response, Transport
 from ..pipconfig import DEFAULT_INDEX_URL
+
+# Response and Transport live in torchbuild.http; the index modules take them from here.
+__all__ = [
+    "ACCEPT",
+    "DEFAULT_FAILURE_TTL",
+    "DEFAULT_KNOWN_TIMEOUT",
+    "DEFAULT_TIMEOUT",
+    "DEFAULT_TTL",
+    "JSON_TYPE",
+    "FileLink",
+    "Listing",
+    "Response",
+    "Source",
+    "Transport",
+    "urllib_transport",
+]
+
+log = logging.getLogger(__name__)
 
 ACCEPT = (
     "application/vnd.pypi.simple.v1+json, "
@@ -28,6 +43,9 @@ DEFAULT_KNOWN_TIMEOUT = 4.0
 #: Seconds a known source that failed to answer is not asked again (the failure is cached).
 DEFAULT_FAILURE_TTL = 600.0
 
+SourceKind = Literal["index", "find-links", "wheelhouse"]
+ListingStatus = Literal["ok", "not-found", "error"]
+
 
 # -- what is asked and what comes back -------------------------------------------------------
 
@@ -36,7 +54,8 @@ DEFAULT_FAILURE_TTL = 600.0
 class Source:
     """One place wheels are looked for."""
 
-    kind: str  # "index" (PEP 503/691), "find-links" (a directory or a page), "wheelhouse"
+    #: "index" (PEP 503/691), "find-links" (a directory or a page), "wheelhouse"
+    kind: SourceKind
     location: str  # URL or path, as configured (a mirror's URL when a mirror serves it)
     origin: str  # who configured it: "pip file:/etc/pip.conf [global]", "--find-links", ...
     #: The known wheel source (recipes/sources.toml) this index belongs to: "pytorch",
@@ -119,7 +138,8 @@ class Listing:
     source: Source
     project: str
     files: tuple[FileLink, ...] = ()
-    status: str = "ok"  # "ok", "not-found" (the index has no such project), "error"
+    #: "not-found": the index has no such project.
+    status: ListingStatus = "ok"
     error: str | None = None
     #: Answered from the on-disk cache (how old, in seconds), or None when fetched/read now.
     cache_age: float | None = None
@@ -131,38 +151,6 @@ class Listing:
         return self.status != "error"
 
 
-@dataclass(frozen=True)
-class Response:
-    status: int
-    url: str
-    headers: Mapping[str, str]  # lower-case names
-    body: bytes
-
-
-#: ``transport(url, headers, timeout) -> Response``; raises ``OSError`` when nothing answered.
-Transport = Callable[[str, Mapping[str, str], float], Response]
-
-
 def urllib_transport(cert: str | None = None) -> Transport:
     """The real network: urllib, the system's (or pip's ``cert``) CA bundle, env proxies."""
-    context = ssl.create_default_context(cafile=cert if cert and Path(cert).is_file() else None)
-    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
-
-    def fetch(url: str, headers: Mapping[str, str], timeout: float) -> Response:
-        request = urllib.request.Request(url, headers=dict(headers))  # noqa: S310 - http(s) only
-        try:
-            with opener.open(request, timeout=timeout) as reply:
-                return Response(
-                    reply.status,
-                    reply.geturl(),
-                    {k.lower(): v for k, v in reply.headers.items()},
-                    reply.read(),
-                )
-        except urllib.error.HTTPError as exc:
-            headers = {k.lower(): v for k, v in exc.headers.items()} if exc.headers else {}
-            body = b""
-            with contextlib.suppress(OSError, AttributeError):  # no body is fine for an error
-                body = exc.read()
-            return Response(exc.code, url, headers, body)
-
-    return fetch
+    return http.transport(cert)
