@@ -77,6 +77,7 @@ def where_pip_looks(
     find_links: tuple[str, ...],
     offline: bool,
     root: Path | None = None,
+    python_executable: str | None = None,
 ) -> tuple[Settings, Target, PipConfig, list[Source]]:
     settings = settings_from(
         index_url=index_url,
@@ -84,7 +85,7 @@ def where_pip_looks(
         find_links=find_links,
         offline=True if offline else None,
     )
-    target = target_from(target_spec, settings, root)
+    target = target_from(target_spec, settings, root, python_executable=python_executable)
     prefix = None
     if target.origin == "host" and target.python and target.python.executable:
         # pip's "site" config file lives in the interpreter's sys.prefix.
