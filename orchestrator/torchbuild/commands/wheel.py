@@ -283,11 +283,14 @@ def wheel(
     jobs_: list[_TargetRun] = []
     for spec in specs:
         try:
-            jobs_.append(_prepare(spec, **common))  # type: ignore[arg-type]
-        except TorchbuildError as exc:  # noqa: PERF203 - one target's failure is reported
+            prepared = _prepare(spec, **common)  # type: ignore[arg-type]
+        except TorchbuildError as exc:
             if not many:
                 raise
-            jobs_.append(_TargetRun(spec or "this machine", _no_target(), None, None, error=exc))
+            prepared = _TargetRun(spec or "this machine", _no_target(), None, None, error=exc)
+        if prepared.error is not None and not many:
+            raise prepared.error
+        jobs_.append(prepared)
     out = ui.err_console if as_json else ui.console
     if dry_run:
         if as_json:
@@ -446,5 +449,11 @@ def _prepare(
         sysroot=root,
     )
     host = host_for(target, options)
-    jobs = plan_jobs(plan, wanted, target=target, options=options, host=host, user_sources=given)
+    try:
+        jobs = plan_jobs(
+            plan, wanted, target=target, options=options, host=host, user_sources=given
+        )
+    except TorchbuildError as exc:
+        # The plan stands; what stops this target's run is known before any work.
+        return _TargetRun(label, target, plan, options, error=exc)
     return _TargetRun(label, target, plan, options, jobs, host)
