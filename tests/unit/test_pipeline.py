@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from torchbuild.pipeline.dependencies import foreign_args, requires_dist
-from torchbuild.resolve.jobs import tree_facts
+from torchbuild.resolve.trees import tree_facts
 from torchbuild.target import load_target
 from torchbuild.verify import _requires
 from wheelfactory import make_wheel

@@ -19,8 +19,6 @@ with no torch to build against.
 from __future__ import annotations
 
 import dataclasses
-import email.parser
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -36,6 +34,7 @@ from .. import sources
 from ..errors import InputError, ToolchainError
 from ..recipes import render_package
 from . import matrix
+from .trees import tree_facts
 from .variants import need_for
 
 if TYPE_CHECKING:
@@ -56,7 +55,6 @@ __all__ = [
     "Wanted",
     "assert_never",
     "make_jobs",
-    "tree_facts",
 ]
 
 TORCH = "torch"
@@ -538,53 +536,6 @@ def _peek(source: sources.SourceRequest, ctx: _Context) -> tuple[list[str], str 
         return tree_facts(tmp / "tree")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _pyproject_build_requires(tree: Path) -> list[str]:
-    path = tree / "pyproject.toml"
-    if not path.is_file():
-        return ["setuptools>=40.8.0"]  # PEP 517's fallback for a tree without pyproject.toml
-    from ..resources import load_toml
-
-    data = load_toml(path)
-    system = data.get("build-system") or {}
-    reqs = system.get("requires")
-    return [str(r) for r in reqs] if isinstance(reqs, list) else []
-
-
-_IMPORTS_TORCH = re.compile(r"^\s*(?:import\s+torch\b|from\s+torch[\s.])", re.MULTILINE)
-
-
-def tree_facts(tree: Path) -> tuple[list[str], str | None]:
-    """A tree's build requirements and static version.
-
-    A setup.py that imports torch needs torch at build time even when its pyproject.toml (if
-    any) does not say so; torch is then added, so the build gets the torch of this run or of
-    the target interpreter.
-    """
-    requires = _pyproject_build_requires(tree)
-    setup = tree / "setup.py"
-    imports_torch = setup.is_file() and _IMPORTS_TORCH.search(
-        setup.read_text(encoding="utf-8", errors="replace")
-    )
-    if imports_torch and not any(_req_name(r) == TORCH for r in requires):
-        requires.append(TORCH)
-    return requires, _version_from_tree(tree)
-
-
-def _version_from_tree(tree: Path) -> str | None:
-    path = tree / "pyproject.toml"
-    if path.is_file():
-        from ..resources import load_toml
-
-        project = load_toml(path).get("project") or {}
-        if isinstance(project.get("version"), str):
-            return str(project["version"])
-    pkg_info = tree / "PKG-INFO"
-    if pkg_info.is_file():
-        msg = email.parser.Parser().parsestr(pkg_info.read_text(encoding="utf-8", errors="replace"))
-        return msg.get("Version")
-    return None
 
 
 def cuda_check(target: Target, what: str, variant: str) -> None:
