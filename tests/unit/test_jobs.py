@@ -96,7 +96,6 @@ def _jobs(tmp_path: Path, plan: Plan | None, wanted: list[Wanted] = (), **kw: An
         wanted,
         target=target,
         site=site,
-        wheelhouse=tmp_path / "wh",
         cache_dir=tmp_path / "cache",
         **kw,
     )
@@ -104,9 +103,10 @@ def _jobs(tmp_path: Path, plan: Plan | None, wanted: list[Wanted] = (), **kw: An
 
 def test_each_decision_becomes_its_typed_job(tmp_path: Path) -> None:
     target = _target()
-    cached_wheel = WheelChoice(
-        "torchaudio-2.6.0-cp311-cp311-linux_aarch64.whl", "u", "i", "wheelhouse"
+    in_house = (
+        tmp_path / "wh" / "simple" / "torchaudio" / "torchaudio-2.6.0-cp311-cp311-linux_aarch64.whl"
     )
+    cached_wheel = WheelChoice(in_house.name, in_house.as_uri(), str(tmp_path / "wh"), "wheelhouse")
     decisions = [
         _torch_prebuilt(),
         _build("torchvision", "0.21.0"),
@@ -121,7 +121,7 @@ def test_each_decision_becomes_its_typed_job(tmp_path: Path) -> None:
         "https://example.invalid/simple/",
     )
     assert isinstance(audio, Cached)
-    assert audio.wheel == tmp_path / "wh" / "torchaudio" / cached_wheel.filename
+    assert audio.wheel == in_house  # the file the plan found
 
     assert isinstance(vision, Build)
     # The source from the matrix, at the release tag; the recipe rendered for this version.

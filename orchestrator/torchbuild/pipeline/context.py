@@ -42,7 +42,7 @@ class Context:
         """A wheelhouse wheel's sha256 from its manifest (hashing a 200 MB torch wheel again
         for every package that builds against it would cost seconds)."""
         project = canonicalize_name(wheel.name.split("-", 1)[0])
-        if wheel.parent == self.wheelhouse.project_dir(project):
+        if wheel.resolve().parent == self.wheelhouse.project_dir(project).resolve():
             for entry in self.wheelhouse.find(project):
                 if entry.filename == wheel.name:
                     return entry.sha256

@@ -47,7 +47,6 @@ def plan_jobs(
         site=host,
         cuda=options.cuda,
         user_sources=user_sources,
-        wheelhouse=options.wheelhouse,
         cache_dir=options.cache_dir,
         recipe_dirs=options.recipe_dirs,
         cli_env=options.cli_env,

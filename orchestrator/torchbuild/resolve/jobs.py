@@ -24,6 +24,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Mapping, NoReturn, Protocol, Sequence, Union
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier
@@ -255,7 +257,6 @@ def make_jobs(
     site: Site,
     cuda: str = "auto",
     user_sources: Mapping[str, sources.SourceRequest] | None = None,
-    wheelhouse: Path,
     cache_dir: Path,
     recipe_dirs: Sequence[Path] = (),
     cli_env: Mapping[str, str] | None = None,
@@ -286,7 +287,7 @@ def make_jobs(
     out: list[Job] = []
     torch_job: Job | None = None
     for decision in plan.decisions if plan is not None else ():
-        job = _from_decision(decision, ctx, wheelhouse, user_sources or {}, out, torch_job)
+        job = _from_decision(decision, ctx, user_sources or {}, out, torch_job)
         if canonicalize_name(decision.name) == TORCH:
             torch_job = job
         out.append(job)
@@ -298,7 +299,6 @@ def make_jobs(
 def _from_decision(
     d: Decision,
     ctx: _Context,
-    wheelhouse: Path,
     user_sources: Mapping[str, sources.SourceRequest],
     before: Sequence[Job],
     torch_job: Job | None,
@@ -307,7 +307,7 @@ def _from_decision(
     version = str(d.version)
     if d.action == "cached":
         assert d.wheel is not None
-        return Cached(d.name, version, wheelhouse / name / d.wheel.filename, d.reason)
+        return Cached(d.name, version, _local_file(d.wheel.url), d.reason)
     if d.action == "prebuilt":
         assert d.wheel is not None
         w = d.wheel
@@ -394,6 +394,14 @@ def _build(
         reason=reason,
         notes=tuple(notes),
     )
+
+
+def _local_file(url: str) -> Path:
+    """The wheelhouse file a ``file:`` URL of the plan names."""
+    parts = urlsplit(url)
+    if parts.scheme != "file":
+        raise AssertionError(f"a cached wheel is a local file, not {url}")
+    return Path(url2pathname(parts.path))
 
 
 def _upstream(name: str, version: str) -> sources.SourceRequest:
