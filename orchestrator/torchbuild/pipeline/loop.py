@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
-from ..resolve.jobs import Build, Cached, Prebuilt, Wanted, assert_never, make_jobs
+from ..resolve.jobs import (
+    Build,
+    Cached,
+    InstalledTorchBase,
+    Prebuilt,
+    Wanted,
+    assert_never,
+    make_jobs,
+)
 from ..wheelhouse import Wheelhouse
 from .build_step import build
 from .context import Context
@@ -81,9 +89,13 @@ class Pipeline:
     def run(self, jobs: Sequence[Job], *, torch_installed: bool = False) -> list[Outcome]:
         """Do every job in order; raise on the first failure.
 
-        ``torch_installed``: the set's torch is the interpreter's (not a wheel of this run),
-        so its dependencies are not collected.
+        ``torch_installed``: the set's torch is the interpreter's (not a wheel of this run);
+        it is left out of the dependencies, as it is when a build was made against it.
         """
+        torch_installed = torch_installed or any(
+            isinstance(job, Build) and isinstance(job.against.torch, InstalledTorchBase)
+            for job in jobs
+        )
         for job in jobs:
             self.outcomes.append(self._step(job))
         # When every wheel was already there, so were their dependencies (an earlier run
