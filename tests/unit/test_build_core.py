@@ -132,6 +132,7 @@ class TestBuildDir:
 
 
 class TestStream:
+    @pytest.mark.programs
     def test_lines_reach_log_and_callback_with_exit_status(self, tmp_path: Path) -> None:
         seen: list[str] = []
         log = tmp_path / "log"
@@ -149,10 +150,12 @@ class TestStream:
         assert sorted(seen) == ["err", "out"]
         assert "out" in log.read_text()
 
+    @pytest.mark.programs
     def test_killed_command_reports_the_signal(self) -> None:
         code = run.stream([sys.executable, "-c", "import os, signal; os.kill(os.getpid(), 9)"])
         assert code == -signal.SIGKILL
 
+    @pytest.mark.programs
     def test_interrupt_ends_the_whole_process_tree(self, tmp_path: Path) -> None:
         pidfile = tmp_path / "grandchild"
         script = (
@@ -241,6 +244,7 @@ class TestVerifyHelpers:
         assert top_level_modules(wheel) == ["ext", "pkg", "single"]
 
 
+@pytest.mark.programs
 def test_threads_are_not_needed_for_stream() -> None:
     # stream() is called from the main thread by the CLI; it must not rely on helper threads.
     before = threading.active_count()

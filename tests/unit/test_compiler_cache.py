@@ -129,6 +129,7 @@ def test_auto_falls_back_to_sccache(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 @needs_ccache
+@pytest.mark.programs
 def test_ccache_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CCACHE_DIR", raising=False)
     cache = find_compiler_cache(
@@ -213,6 +214,7 @@ CMAKE_PROJECT = {
 @pytest.mark.skipif(
     shutil.which("cmake") is None or shutil.which("ninja") is None, reason="needs cmake and ninja"
 )
+@pytest.mark.programs
 def test_cmake_second_build_directory_hits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cache = _fresh_ccache(tmp_path, monkeypatch, COMPILERS)
     env = _build_env(cache)
@@ -277,6 +279,7 @@ def _system_python_builds_extensions() -> bool:
 @pytest.mark.skipif(
     not _system_python_builds_extensions(), reason="needs python3 with setuptools and Python.h"
 )
+@pytest.mark.programs
 def test_setuptools_through_masquerade_hits(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

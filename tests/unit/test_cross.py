@@ -244,6 +244,7 @@ def _armv7l_target(version: str = PY):  # type: ignore[no-untyped-def]
     return replace(target, python=replace(target.python, version=f"{version}.2"))
 
 
+@pytest.mark.programs
 def test_armv7l_without_its_cross_compiler_says_what_to_install(tmp_path: Path) -> None:
     empty = tmp_path / "bin"
     empty.mkdir()
@@ -258,6 +259,7 @@ def test_armv7l_without_its_cross_compiler_says_what_to_install(tmp_path: Path) 
     assert info.value.hint == "apt-get install gcc-arm-linux-gnueabihf g++-arm-linux-gnueabihf"
 
 
+@pytest.mark.programs
 def test_armv7l_environment(tmp_path: Path) -> None:
     tools = tmp_path / "bin"
     for name in ("gcc", "g++", "ar", "ranlib"):
@@ -291,6 +293,7 @@ def test_armv7l_environment(tmp_path: Path) -> None:
 
 
 @needs_cross_libc
+@pytest.mark.programs
 def test_aarch64_environment_with_emulator(tmp_path: Path) -> None:
     root = _sysroot(tmp_path / "sr")
     (root / "usr/bin").mkdir(parents=True)
@@ -313,6 +316,7 @@ def test_aarch64_environment_with_emulator(tmp_path: Path) -> None:
 
 
 @needs_cross_libc
+@pytest.mark.programs
 def test_python_versions_must_agree(tmp_path: Path) -> None:
     sr = inspect_sysroot(_sysroot(tmp_path / "sr"), "aarch64")
     target = load_target("rpi5-bookworm-arm64")
@@ -358,6 +362,7 @@ def test_cuda_target_needs_nvidias_aarch64_files(tmp_path: Path) -> None:
 
 
 @needs_cross_libc
+@pytest.mark.programs
 def test_cuda_target_files_in_the_sysroot_and_host_nvcc(tmp_path: Path) -> None:
     sr = inspect_sysroot(_sysroot(tmp_path / "sr"), "aarch64")
     orin = load_target("jetson-orin-jp6")

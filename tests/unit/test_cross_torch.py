@@ -81,6 +81,7 @@ def test_a_wheel_that_is_not_torch_is_refused_and_leaves_nothing(tmp_path: Path)
 
 
 @pytest.mark.skipif(not CROSS_LIBC.is_file(), reason="libc6-arm64-cross is not installed")
+@pytest.mark.programs
 def test_the_targets_torch_goes_into_toolchain_and_flags(tmp_path: Path) -> None:
     root = tmp_path / "sr"
     (root / "lib/aarch64-linux-gnu").mkdir(parents=True)

@@ -34,6 +34,7 @@ PROBE_OUTPUT = json.dumps(
 )
 
 
+@pytest.mark.programs
 def test_the_child_says_what_the_process_says() -> None:
     here = current()
     child = probe_interpreter(sys.executable)
@@ -49,6 +50,7 @@ def test_the_probe_runs_on_old_pythons() -> None:
     ast.parse(PROBE, feature_version=(3, 6))
 
 
+@pytest.mark.programs
 def test_not_an_interpreter(tmp_path: Path) -> None:
     fake = tmp_path / "python"
     fake.write_text("#!/bin/sh\necho hello\n")

@@ -340,6 +340,7 @@ def printing(text: str) -> str:
     return f"printf '%s' '{text}'\n"
 
 
+@pytest.mark.programs
 def test_host_jetson_with_tools_off_path(tmp_path: Path) -> None:
     """JetPack 6: nvcc only under /usr/local/cuda/bin; nvidia-smi without compute_cap."""
     root = jetson_orin_jp6(tmp_path / "root")
@@ -370,6 +371,7 @@ def test_host_jetson_with_tools_off_path(tmp_path: Path) -> None:
     assert target.toolchain.cmake is None  # not on this PATH: null, not a crash
 
 
+@pytest.mark.programs
 def test_host_hanging_probe_times_out(tmp_path: Path) -> None:
     bin_dir = tmp_path / "bin"
     tool(bin_dir, "nvidia-smi", "exec /bin/sleep 30\n")
@@ -383,6 +385,7 @@ def test_host_hanging_probe_times_out(tmp_path: Path) -> None:
     assert (target.cuda.toolkit, target.cuda.driver, target.cuda.gpus) == ("12.6", None, ())
 
 
+@pytest.mark.programs
 def test_host_desktop_gpu(tmp_path: Path) -> None:
     bin_dir = tmp_path / "bin"
     smi_table = (
@@ -442,6 +445,7 @@ def test_cli_detect_bad_root(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 
 
 @pytest.mark.skipif(not Path("/proc/self/cgroup").exists(), reason="Linux host only")
+@pytest.mark.programs
 def test_cli_detect_host_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["detect", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)

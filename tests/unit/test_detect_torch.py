@@ -44,6 +44,7 @@ def test_version_py_facts(text: str, facts: tuple[str, str | None]) -> None:
     assert version_py_facts(text) == facts
 
 
+@pytest.mark.programs
 def test_probe_reads_the_interpreters_torch(tmp_path: Path) -> None:
     site = tmp_path / "site"
     (site / "torch").mkdir(parents=True)

@@ -187,11 +187,13 @@ def _nvcc(tmp: Path, name: str, *gencode: str) -> Path:
     return out
 
 
+@pytest.mark.programs
 def test_cuda_architectures_sass_only(cuobjdump: Path, tmp_path: Path) -> None:
     lib = _nvcc(tmp_path, "k1.so", "-gencode", "arch=compute_87,code=sm_87")
     assert cuda_architectures(lib, cuobjdump) == {"sm_87"}
 
 
+@pytest.mark.programs
 def test_cuda_architectures_with_ptx(cuobjdump: Path, tmp_path: Path) -> None:
     lib = _nvcc(
         tmp_path,
@@ -204,6 +206,7 @@ def test_cuda_architectures_with_ptx(cuobjdump: Path, tmp_path: Path) -> None:
     assert cuda_architectures(lib, cuobjdump) == {"sm_87", "compute_87"}
 
 
+@pytest.mark.programs
 def test_cuda_architectures_of_host_only_code(cuobjdump: Path, tmp_path: Path) -> None:
     lib = _cc(tmp_path, "plain.so", LIB_C)
     assert cuda_architectures(lib, cuobjdump) == frozenset()

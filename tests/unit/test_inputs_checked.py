@@ -125,8 +125,8 @@ def test_dry_run_runs_the_build_checks(tmp_path: Path) -> None:
     from pathlib import Path as _Path
 
     from data.pypi.replay import PYPI, client
-    from torchbuild.commands.wheel import _Job, _preflight
-    from torchbuild.pipeline.producer import WheelOptions
+    from torchbuild.errors import TorchbuildError
+    from torchbuild.pipeline import WheelOptions, host_for, plan_jobs
     from torchbuild.resolve.matrix import parse_request
     from torchbuild.resolve.plan import make_plan
     from torchbuild.target import load_target
@@ -140,9 +140,11 @@ def test_dry_run_runs_the_build_checks(tmp_path: Path) -> None:
         python=_Path(sys.executable),
         installer=None,  # type: ignore[arg-type]  # never reached: the checks come first
     )
-    job = _preflight(_Job("rpi", board, plan, options), [], {})
-    assert job.error is not None
-    assert "needs its sysroot" in job.error.message
-    assert "--root DIR" in job.error.hint
+    with pytest.raises(TorchbuildError) as caught:
+        plan_jobs(
+            plan, [], target=board, options=options, host=host_for(board, options), user_sources={}
+        )
+    assert "needs its sysroot" in caught.value.message
+    assert "--root" in caught.value.hint
     assert not (tmp_path / "wh").exists()
     assert not (tmp_path / "build-cache").exists()

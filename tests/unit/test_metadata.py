@@ -60,8 +60,10 @@ class _Files(http.server.SimpleHTTPRequestHandler):
         self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
         self.send_header("Content-Length", str(len(part)))
         self.end_headers()
-        self.wfile.write(part)
+        # Counted before it is written: the client may finish reading (and the test assert)
+        # before this thread runs again.
         self.server.sent.append(len(part))  # type: ignore[attr-defined]
+        self.wfile.write(part)
 
 
 def _serve(root: Path, ranges: bool) -> Iterator[tuple[str, list[int]]]:

@@ -16,7 +16,7 @@ from torchbuild.commands import plan as plan_cmd
 from torchbuild.commands import wheel as wheel_cmd
 from torchbuild.compile.display import BuildDisplay
 from torchbuild.doctor.diagnose import diagnose
-from torchbuild.pipeline.producer import Outcome
+from torchbuild.pipeline import Outcome
 from torchbuild.resolve.matrix import parse_request
 from torchbuild.resolve.plan import make_plan
 

@@ -98,6 +98,7 @@ def test_parse_hunks() -> None:
     assert hunks[1].text.splitlines()[2] == "-line 21"
 
 
+@pytest.mark.programs
 def test_applies_then_already_applied(tool: str, tree: Path, tmp_path: Path) -> None:
     p = ref(tmp_path, "0001.patch", PATCH_1)
     assert patches.check(tree, p.path).state == patches.APPLIES
@@ -109,6 +110,7 @@ def test_applies_then_already_applied(tool: str, tree: Path, tmp_path: Path) -> 
     assert [r.state for r in patches.apply_series(tree, [p])] == [patches.APPLIED]
 
 
+@pytest.mark.programs
 def test_rejected_hunk_is_named_and_earlier_patches_are_undone(
     tool: str, tree: Path, tmp_path: Path
 ) -> None:
@@ -131,6 +133,7 @@ def test_rejected_hunk_is_named_and_earlier_patches_are_undone(
     assert (tree / "src" / "file.txt").read_text() == ORIGINAL
 
 
+@pytest.mark.programs
 def test_missing_file_is_reported(tool: str, tree: Path, tmp_path: Path) -> None:
     p = ref(tmp_path, "0003.patch", PATCH_1.replace("src/file.txt", "src/other.txt"))
     result = patches.check(tree, p.path)
@@ -146,6 +149,7 @@ def test_sha256_mismatch_stops_before_anything(tree: Path, tmp_path: Path) -> No
     assert (tree / "src" / "file.txt").read_text() == ORIGINAL
 
 
+@pytest.mark.programs
 def test_enclosing_git_repository_is_not_used(tree: Path, tmp_path: Path) -> None:
     # A source tree inside someone's git checkout: paths must stay relative to the tree.
     if shutil.which("git") is None:

@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from torchbuild.pipeline.producer import _foreign_args, _tree_facts
+from torchbuild.pipeline.dependencies import foreign_args, requires_dist
+from torchbuild.resolve.trees import tree_facts
 from torchbuild.target import load_target
+from wheelfactory import make_wheel
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -19,7 +21,7 @@ def test_tree_facts_reads_pyproject(tmp_path: Path) -> None:
         '[build-system]\nrequires = ["scikit-build-core>=0.10", "tbfix-cext==1.0.0"]\n'
         '[project]\nname = "x"\nversion = "3.1.4"\n'
     )
-    requires, version = _tree_facts(tmp_path)
+    requires, version = tree_facts(tmp_path)
     assert requires == ["scikit-build-core>=0.10", "tbfix-cext==1.0.0"]
     assert version == "3.1.4"
 
@@ -38,7 +40,7 @@ def test_a_setup_py_that_imports_torch_needs_torch(
     tmp_path: Path, setup_py: str, needs_torch: bool
 ) -> None:
     (tmp_path / "setup.py").write_text(setup_py)
-    requires, version = _tree_facts(tmp_path)
+    requires, version = tree_facts(tmp_path)
     # No pyproject.toml: PEP 517's setuptools fallback, plus torch when setup.py imports it.
     assert requires[0].startswith("setuptools")
     assert ("torch" in requires) is needs_torch
@@ -50,12 +52,12 @@ def test_pkg_info_gives_the_version_of_an_sdist_tree(tmp_path: Path) -> None:
         "Metadata-Version: 2.1\nName: torch-scatter\nVersion: 2.1.2\n"
     )
     (tmp_path / "setup.py").write_text("import torch\n")
-    assert _tree_facts(tmp_path)[1] == "2.1.2"
+    assert tree_facts(tmp_path)[1] == "2.1.2"
 
 
 def test_foreign_args_use_the_presets_tags() -> None:
     target = load_target("rpi5-bookworm-arm64")
-    args = _foreign_args(target)
+    args = foreign_args(target)
     assert "--python-version=3.11" in args
     assert "--implementation=cp" in args
     assert "--abi=cp311" in args
@@ -63,3 +65,21 @@ def test_foreign_args_use_the_presets_tags() -> None:
     assert platforms
     assert all(p.endswith("aarch64") for p in platforms)
     assert "manylinux_2_36_aarch64" in platforms  # bookworm's glibc 2.36
+
+
+def test_requires_dist_leaves_out_extras_only_requirements(tmp_path: Path) -> None:
+    wheel = make_wheel(
+        tmp_path,
+        "demo",
+        "1.0",
+        requires_dist=[
+            "torch",
+            "numpy>=1.20",
+            "pytest; extra == 'test'",
+            "pillow; python_version >= '3'",
+        ],
+    )
+    names = [r.name for r in requires_dist(wheel)]
+    assert names == ["torch", "numpy", "pytest", "pillow"]
+    without_extras = [str(r) for r in requires_dist(wheel, extras=False)]
+    assert without_extras == ["torch", "numpy>=1.20", 'pillow; python_version >= "3"']

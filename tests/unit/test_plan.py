@@ -497,6 +497,7 @@ def test_json_shape(pypi: IndexClient) -> None:
     assert pkg["wheel"]["index"] == "https://pypi.org/simple"
 
 
+@pytest.mark.programs
 def test_probe_installed_torch_reads_the_files_without_importing(tmp_path: Path) -> None:
     site = tmp_path / "site" / "torch"
     site.mkdir(parents=True)

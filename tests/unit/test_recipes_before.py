@@ -270,6 +270,7 @@ def rendered_with(tmp_path: Path, steps: str) -> Rendered:
     return render_package("torch", "2.6.0", x86(), extra_dirs=[d], environ={})
 
 
+@pytest.mark.programs
 def test_run_before_runs_each_step_in_the_tree_and_logs_it(tmp_path: Path) -> None:
     tree = tmp_path / "tree"
     (tree / "tools").mkdir(parents=True)
@@ -300,6 +301,7 @@ def test_run_before_runs_each_step_in_the_tree_and_logs_it(tmp_path: Path) -> No
     assert again[len(text) :].splitlines()[0].startswith("+ sh -c")
 
 
+@pytest.mark.programs
 def test_a_failing_step_stops_with_its_last_line(tmp_path: Path) -> None:
     tree = tmp_path / "tree"
     tree.mkdir()
@@ -343,6 +345,7 @@ def test_a_missing_program_is_a_toolchain_error_before_any_step(tmp_path: Path) 
         run_before(rel, tree, {"PATH": os.environ["PATH"]}, tmp_path / "before.log")
 
 
+@pytest.mark.programs
 def test_a_hanging_step_is_stopped(tmp_path: Path) -> None:
     tree = tmp_path / "tree"
     tree.mkdir()
@@ -366,6 +369,7 @@ root_type Module;
 
 
 @pytest.mark.skipif(shutil.which("flatc") is None, reason="flatc is not installed")
+@pytest.mark.programs
 def test_the_flatc_step_regenerates_the_header_for_the_installed_flatc(tmp_path: Path) -> None:
     # The recipe's own step, run by run_before with the real flatc on a tree holding a schema
     # at the path the 2.6 tree has it: the header lands where the build includes it, pinned to

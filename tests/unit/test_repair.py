@@ -131,6 +131,7 @@ def test_glibc_2_36_symbol_gives_manylinux_2_36(so: dict[str, Path], tmp_path: P
     assert json.loads(members[f"{dist}/torchbuild.json"]) == {"commit": "1eba9b3"}
 
 
+@pytest.mark.programs
 def test_unlisted_library_blocks_manylinux_unless_provided(
     so: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -156,6 +157,7 @@ def test_foreign_machine_refused_and_own_accepted(so: dict[str, Path], tmp_path:
     assert done.path.name.endswith("-cp311-cp311-manylinux_2_36_aarch64.whl")
 
 
+@pytest.mark.programs
 def test_run_path_points_into_the_wheel(so: dict[str, Path], tmp_path: Path) -> None:
     wheel = _wheel(tmp_path, {"pkgx/_ext.so": so["ext"], "pkgx/lib/libfoo.so.2": so["lib"]})
     before = tmp_path / "before"
@@ -175,6 +177,7 @@ def test_run_path_points_into_the_wheel(so: dict[str, Path], tmp_path: Path) -> 
     assert done.platform.startswith("manylinux_2_5_x86_64")
 
 
+@pytest.mark.programs
 def test_duplicate_copies_dropped_but_needed_names_kept(
     so: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -245,6 +248,7 @@ def test_duplicate_copies_dropped_but_needed_names_kept(
     assert done.removed_duplicates == ()
 
 
+@pytest.mark.programs
 def test_graft_copies_the_library_in(
     so: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -266,6 +270,7 @@ def test_graft_copies_the_library_in(
     assert loaded.stdout.strip() == "7", loaded.stderr
 
 
+@pytest.mark.programs
 def test_graft_of_a_missing_library_fails(
     so: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -277,6 +282,7 @@ def test_graft_of_a_missing_library_fails(
         repair(wheel, tmp_path / "out", _request(graft=True))
 
 
+@pytest.mark.programs
 def test_record_lists_every_file_with_its_hash(so: dict[str, Path], tmp_path: Path) -> None:
     wheel = _wheel(tmp_path, {"pkgx/_ext.so": so["ext"], "pkgx/lib/libfoo.so.2": so["lib"]})
     done = repair(wheel, tmp_path / "out", _request(provenance={"recipe": "torch"}))
@@ -296,6 +302,7 @@ def test_record_lists_every_file_with_its_hash(so: dict[str, Path], tmp_path: Pa
     assert "pkgx-2.6.0+cpu.dist-info/torchbuild.json" in members
 
 
+@pytest.mark.programs
 def test_same_input_gives_the_same_bytes(
     so: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -342,6 +349,7 @@ def test_metadata_and_wheel_file_edits_keep_the_rest() -> None:
     )
 
 
+@pytest.mark.programs
 def test_platlib_data_dir_renamed_and_run_path_from_install_layout(
     so: dict[str, Path], tmp_path: Path
 ) -> None:

@@ -403,6 +403,7 @@ def _run_tiny(
 
 
 @needs_superuser
+@pytest.mark.programs
 def test_run_inside_mounts_and_passes_exit_status(tiny_root: Path, tmp_path: Path) -> None:
     shared = tmp_path / "shared"
     shared.mkdir()
@@ -438,6 +439,7 @@ def test_run_inside_mounts_and_passes_exit_status(tiny_root: Path, tmp_path: Pat
 
 
 @needs_superuser
+@pytest.mark.programs
 def test_run_inside_does_not_leak_the_host_environment(
     tiny_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -450,6 +452,7 @@ def test_run_inside_does_not_leak_the_host_environment(
 
 
 @needs_superuser
+@pytest.mark.programs
 def test_root_run_command_passes_the_exit_status(
     tiny_root: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
@@ -538,6 +541,7 @@ def test_create_for_another_arch_needs_a_binfmt_handler(
 
 
 @needs_superuser
+@pytest.mark.programs
 def test_failed_debootstrap_leaves_nothing_and_says_why(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

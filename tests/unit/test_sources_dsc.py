@@ -229,6 +229,7 @@ def test_fetch_verifies_every_file_and_records_the_series(tmp_path: Path) -> Non
     assert fetch(SourceRequest("demo", str(dsc)), cache_dir=cache) == source
 
 
+@pytest.mark.programs
 def test_materialize_unpacks_all_tarballs_and_applies_the_series(tmp_path: Path) -> None:
     dsc = make_package(tmp_path)
     source = fetch(SourceRequest("demo", str(dsc)), cache_dir=tmp_path / "cache")
@@ -248,6 +249,7 @@ def test_materialize_unpacks_all_tarballs_and_applies_the_series(tmp_path: Path)
 
 
 @pytest.mark.skipif(shutil.which("dpkg-source") is None, reason="needs dpkg-source (dpkg-dev)")
+@pytest.mark.programs
 def test_the_tree_is_the_one_debians_own_unpacker_makes(tmp_path: Path) -> None:
     dsc = make_package(tmp_path, p0=False)
     source = fetch(SourceRequest("demo", str(dsc)), cache_dir=tmp_path / "cache")
@@ -299,6 +301,7 @@ def test_a_damaged_file_is_refused(tmp_path: Path, damage: str) -> None:
         fetch(SourceRequest("demo", str(dsc)), cache_dir=tmp_path / "cache")
 
 
+@pytest.mark.programs
 def test_a_patch_that_does_not_apply_is_named_with_its_file(tmp_path: Path) -> None:
     dsc = make_package(tmp_path, bad_patch=True)
     source = fetch(SourceRequest("demo", str(dsc)), cache_dir=tmp_path / "cache")

@@ -74,6 +74,7 @@ def repos(tmp_path: Path) -> Repos:
     return Repos(tmp_path / "repos")
 
 
+@pytest.mark.programs
 def test_a_tag_is_pinned_to_its_commit_with_submodules(repos: Repos, tmp_path: Path) -> None:
     later = repos.commit("print('v2')\n")  # the branch moves on; the tag does not
     request = SourceRequest("demo", repos.url, version="1.0", ref="v1.0", submodules=True)
@@ -92,6 +93,7 @@ def test_a_tag_is_pinned_to_its_commit_with_submodules(repos: Repos, tmp_path: P
     assert not list(tree.rglob(".git"))
 
 
+@pytest.mark.programs
 def test_a_second_fetch_runs_no_git_even_offline(
     repos: Repos, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -108,6 +110,7 @@ def test_a_second_fetch_runs_no_git_even_offline(
     assert fetch(by_commit, cache_dir=tmp_path / "cache", offline=True).path == first.path
 
 
+@pytest.mark.programs
 def test_a_commit_wins_over_the_ref_and_submodules_are_optional(
     repos: Repos, tmp_path: Path
 ) -> None:
@@ -121,6 +124,7 @@ def test_a_commit_wins_over_the_ref_and_submodules_are_optional(
     assert not (tree / "third_party" / "sub" / "kernel.c").exists()
 
 
+@pytest.mark.programs
 def test_a_branch_is_asked_again_online_and_remembered_offline(
     repos: Repos, tmp_path: Path
 ) -> None:
@@ -146,6 +150,7 @@ def test_offline_with_nothing_cached_is_a_network_error(repos: Repos, tmp_path: 
         )
 
 
+@pytest.mark.programs
 def test_an_unknown_tag_or_commit_is_a_source_error(repos: Repos, tmp_path: Path) -> None:
     with pytest.raises(SourceError, match=r"no tag or branch 'v9\.9'"):
         fetch(SourceRequest("demo", repos.url, ref="v9.9"), cache_dir=tmp_path / "cache")
@@ -158,6 +163,7 @@ def test_an_unknown_tag_or_commit_is_a_source_error(repos: Repos, tmp_path: Path
     assert {p.name for p in (tmp_path / "cache" / "sources" / "git").iterdir()} <= {"refs"}
 
 
+@pytest.mark.programs
 def test_an_unreachable_host_is_a_quick_network_error_with_the_way_around(
     tmp_path: Path,
 ) -> None:

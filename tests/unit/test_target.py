@@ -71,6 +71,7 @@ def test_preset_facts(
     assert t.resources.cpus
 
 
+@pytest.mark.programs
 def test_profile_file_from_detect_output(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

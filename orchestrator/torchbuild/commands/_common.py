@@ -80,15 +80,22 @@ def settings_from(**flags: Any) -> Settings:
     return load_settings(flags)
 
 
-def target_from(spec: str | None, settings: Settings, root: Path | None = None) -> Target:
-    """The Target a command works for: a profile/preset, a mounted root, or this host."""
+def target_from(
+    spec: str | None,
+    settings: Settings,
+    root: Path | None = None,
+    *,
+    python_executable: str | None = None,
+) -> Target:
+    """The Target a command works for: a profile/preset, a mounted root, or this host (with
+    ``python_executable`` the interpreter its wheels are for, instead of the running one)."""
     from .. import detect
 
     if spec:
         return load_target(spec)
     if root is not None:
         return detect.detect_root(root)
-    return detect.detect_host(settings)
+    return detect.detect_host(settings, python_executable=python_executable)
 
 
 def check_package_name(name: str, known: Iterable[str], *, what: str = "recipe") -> None:

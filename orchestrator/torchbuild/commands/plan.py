@@ -115,6 +115,7 @@ def where_pip_looks(
     no_known_indexes: bool = False,
     root: Path | None = None,
     cuda: str = "auto",
+    python_executable: str | None = None,
     **flags: Any,
 ) -> tuple[Settings, Target, PipConfig, list[Source]]:
     """The settings (these flags, and ``flags``: more of the command's own, through the chain),
@@ -127,7 +128,7 @@ def where_pip_looks(
         known_indexes=False if no_known_indexes else None,
         **flags,
     )
-    target = target_from(target_spec, settings, root)
+    target = target_from(target_spec, settings, root, python_executable=python_executable)
     prefix = None
     if target.origin == "host" and target.python and target.python.executable:
         # pip's "site" config file lives in the interpreter's sys.prefix.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -13,14 +13,14 @@ from packaging.utils import canonicalize_name
 from rich.markup import escape
 from rich.table import Table
 
-from .. import detect, sources, ui
+from .. import sources, ui
 from ..detect.interpreter import probe_interpreter
 from ..errors import InputError, TorchbuildError
-from ..pipeline.producer import Outcome, Producer, Wanted, WheelOptions
+from ..pipeline import Outcome, Pipeline, WheelOptions, host_for, plan_jobs
 from ..recipes.layers import package_names
+from ..resolve.jobs import Wanted
 from ..resolve.matrix import PACKAGES, parse_request
 from ..resolve.plan import plan_json
-from ..resolve.variants import need_for
 from ..target import Libc, Target
 from ..venvs import find_installer
 from ..wheelhouse.place import check_wheelhouse
@@ -38,7 +38,9 @@ from .recipes import recipe_dirs_in_force
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from ..pipeline import BuildHost
     from ..resolve.indexes import Source
+    from ..resolve.jobs import Job
     from ..resolve.matrix import Request
     from ..resolve.plan import Plan
 
@@ -80,17 +82,19 @@ def _installer_args(sources_: Sequence[Source], offline: bool, prefer: str) -> A
 
 
 @dataclass(frozen=True)
-class _Job:
-    """One target's share of the run: what it is, its plan, and how to build for it."""
+class _TargetRun:
+    """One target's share of the run: what it is, its plan, its jobs and where they run."""
 
     label: str
     target: Target
     plan: Plan | None
     options: WheelOptions | None
+    jobs: tuple[Job, ...] = ()
+    host: BuildHost | None = None
     error: TorchbuildError | None = None
 
 
-def _plan_table(jobs: Sequence[_Job], wanted: Sequence[Wanted]) -> Table:
+def _plan_table(jobs: Sequence[_TargetRun]) -> Table:
     many = len(jobs) > 1
     table = Table(title="plan", title_justify="left", box=None, pad_edge=False)
     if many:
@@ -105,19 +109,9 @@ def _plan_table(jobs: Sequence[_Job], wanted: Sequence[Wanted]) -> Table:
         if job.error is not None:
             table.add_row(*lead, "-", "-", "[red]failed[/]", escape(job.error.message))
             continue
-        for d in job.plan.decisions if job.plan else ():
-            colour = colours.get(d.action, "white")
-            table.add_row(
-                *lead, d.name, str(d.version), f"[{colour}]{d.action}[/]", escape(d.reason)
-            )
-        for w in wanted:
-            table.add_row(
-                *lead,
-                w.name,
-                w.version or _tree_version(w) or "?",
-                "[yellow]build[/]",
-                escape(f"from {w.source.location}"),
-            )
+        for j in job.jobs:
+            colour = colours.get(j.action, "white")
+            table.add_row(*lead, j.name, j.version, f"[{colour}]{j.action}[/]", escape(j.reason))
     return table
 
 
@@ -265,6 +259,7 @@ def wheel(
     many = len(specs) > 1
     common = {
         "packages": family,
+        "wanted": wanted,
         "given": given,
         "python": python,
         "sysroot": sysroot,
@@ -287,21 +282,21 @@ def wheel(
             "with_deps": not no_deps,
         },
     }
-    jobs_: list[_Job] = []
+    jobs_: list[_TargetRun] = []
     for spec in specs:
+        # Every check a build makes before its work (recipe, compilers, sysroot, CUDA toolkit,
+        # wheelhouse) runs here, for --dry-run too: a dry run that passes means the run starts.
         try:
-            jobs_.append(_prepare(spec, **common))  # type: ignore[arg-type]
-        except TorchbuildError as exc:  # noqa: PERF203 - one target's failure is reported
+            prepared = _prepare(spec, **common)  # type: ignore[arg-type]
+        except TorchbuildError as exc:
             if not many:
                 raise
-            jobs_.append(_Job(spec or "this machine", _no_target(), None, None, exc))
+            prepared = _TargetRun(spec or "this machine", _no_target(), None, None, error=exc)
+        if prepared.error is not None and not many:
+            raise prepared.error
+        jobs_.append(prepared)
     out = ui.err_console if as_json else ui.console
     if dry_run:
-        # The checks a real run makes before its first download or compile, so a dry run that
-        # passes means the run will at least start (sysroot, compilers, CUDA toolkit).
-        jobs_ = [_preflight(job, wanted, given) for job in jobs_]
-        if not many and jobs_[0].error is not None:
-            raise jobs_[0].error
         if as_json:
             ui.print_json(
                 {
@@ -318,30 +313,31 @@ def wheel(
                 }
             )
         else:
-            ui.console.print(_plan_table(jobs_, wanted))
+            ui.console.print(_plan_table(jobs_))
         if any(j.error for j in jobs_):
             raise TargetsFailedError([(j.label, j.error) for j in jobs_ if j.error], len(jobs_))
         return
 
     if not as_json:
-        out.print(_plan_table(jobs_, wanted))
+        out.print(_plan_table(jobs_))
     rows: list[tuple[str, Outcome]] = []
     failures = [(j.label, j.error) for j in jobs_ if j.error is not None]
     with terminate_as_interrupt():
         for job in jobs_:
-            if job.error is not None or job.options is None:
+            if job.error is not None or job.options is None or job.host is None:
                 continue
             if many:
                 out.print(f"[bold]{escape(job.label)}[/]")
-            producer = Producer(
+            producer = Pipeline(
                 job.target,
                 job.options,
                 out,
-                user_sources=given,
+                job.host,
                 note=lambda text: out.print(f"[dim]{escape(text)}[/]"),
             )
+            installed = job.plan is not None and job.plan.resolution.torch_role == "installed"
             try:
-                producer.run(job.plan, wanted)
+                producer.run(job.jobs, torch_installed=installed)
             except TorchbuildError as exc:
                 # One target failing does not stop the others; the summary says which and why.
                 if not many:
@@ -377,27 +373,6 @@ def wheel(
         raise TargetsFailedError(failures, len(jobs_))
 
 
-def _tree_version(w: Wanted) -> str | None:
-    """The version a local source tree states (pyproject.toml or PKG-INFO), for the plan."""
-    from ..pipeline.producer import _version_from_tree
-
-    path = Path(w.source.location)
-    return _version_from_tree(path) if path.is_dir() else None
-
-
-def _preflight(
-    job: _Job, wanted: Sequence[Wanted], given: dict[str, sources.SourceRequest]
-) -> _Job:
-    if job.error is not None or job.options is None:
-        return job
-    producer = Producer(job.target, job.options, ui.err_console, user_sources=given)
-    try:
-        producer.preflight(job.plan, wanted)
-    except TorchbuildError as exc:
-        return replace(job, error=exc)
-    return job
-
-
 def _expected_bytes(plan: Plan | None) -> int:
     """Room the wheelhouse needs for this plan: each prebuilt wheel's listed size, and for a
     build the largest file its project has on the indexes asked (the best guess of how big the
@@ -427,6 +402,7 @@ def _prepare(
     spec: str | None,
     *,
     packages: Sequence[Request],
+    wanted: Sequence[Wanted],
     given: dict[str, sources.SourceRequest],
     python: Path | None,
     sysroot: Path | None,
@@ -436,7 +412,7 @@ def _prepare(
     index: tuple[str | None, tuple[str, ...], tuple[str, ...], bool, bool],
     flags: dict[str, Any],
     build: dict[str, Any],
-) -> _Job:
+) -> _TargetRun:
     """Detect or load one target and plan for it ("host": this machine, as with no --target)."""
     label = spec or (str(sysroot) if sysroot else "this machine")
     if spec == "host":
@@ -449,13 +425,19 @@ def _prepare(
     root = sysroot.expanduser().absolute() if sysroot else None
     if root is not None and not root.is_dir():
         raise InputError(f"--root {root} is not a directory", hint="give the sysroot's path")
-    settings, target, pip, where = where_pip_looks(
-        spec, *index, root=None if spec else root, cuda=cuda, **flags
-    )
     interpreter = python.expanduser().absolute() if python else None
+    executable = None
     if interpreter is not None and not spec and root is None:
-        facts = probe_interpreter(interpreter)
-        target = detect.detect_host(settings, python_executable=facts.executable)
+        # This machine with another interpreter: detected once, for that interpreter.
+        executable = probe_interpreter(interpreter).executable
+    settings, target, pip, where = where_pip_looks(
+        spec,
+        *index,
+        root=None if spec else root,
+        cuda=cuda,
+        python_executable=executable,
+        **flags,
+    )
     # A preset's or profile's interpreter path is the board's, not one on this machine.
     on_host = target.origin == "host"
     exe = target.python.executable if on_host and target.python else None
@@ -493,9 +475,17 @@ def _prepare(
         compiler_cache=settings.compiler_cache or "auto",
         distcc_hosts=settings.distcc_hosts,
         offline=settings.offline,
-        variant=need_for(target, cuda).kind,
+        cuda=cuda,
         with_deps=build["with_deps"],
         cert=pip.cert,
         sysroot=root,
     )
-    return _Job(label, target, plan, options)
+    host = host_for(target, options)
+    try:
+        jobs = plan_jobs(
+            plan, wanted, target=target, options=options, host=host, user_sources=given
+        )
+    except TorchbuildError as exc:
+        # The plan stands; what stops this target's run is known before any work.
+        return _TargetRun(label, target, plan, options, error=exc)
+    return _TargetRun(label, target, plan, options, jobs, host)
