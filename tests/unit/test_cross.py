@@ -26,6 +26,7 @@ from torchbuild.cross import (
 from torchbuild.cross.check import version_definitions
 from torchbuild.cross.cuda import target_dir_names
 from torchbuild.cross.prepare import _apt_config
+from torchbuild.cross.toolchain import ToolchainPython
 from torchbuild.errors import InputError, ToolchainError
 from torchbuild.target import Cuda, Python, load_target
 
@@ -417,3 +418,50 @@ def test_prepare_refuses_a_foreign_directory_and_bad_names(tmp_path: Path) -> No
     with pytest.raises(InputError, match="cannot cross-compile for 'm68k'"):
         prepare_sysroot(tmp_path / "x", dist="bookworm", arch="m68k")
     assert not (tmp_path / "x").exists()
+
+
+def test_toolchain_file_gives_findpython_the_targets_facts() -> None:
+    python = ToolchainPython(
+        host=Path("/venv/bin/python"),
+        target=Path("/srv/sr/usr/bin/python3.11"),
+        include=Path("/srv/sr/usr/include/python3.11"),
+        soabi="cpython-311-aarch64-linux-gnu",
+    )
+    emulator = ("/usr/bin/qemu-aarch64-static", "-L", "/srv/sr")
+    names = cross_arch("aarch64")
+    text = render_toolchain(
+        names, Path("/srv/sr"), _compilers("aarch64-linux-gnu-"), emulator=emulator, python=python
+    )
+    lines = [line.strip() for line in text.splitlines()]
+    # Wrapped once, whatever number of times CMake reads the file.
+    assert "macro(find_package _torchbuild_name)" in lines
+    assert "set_property(GLOBAL PROPERTY TORCHBUILD_FIND_PYTHON TRUE)" in lines
+    assert "_find_package(${ARGV})" in lines
+    # The target's interpreter only under CMP0190 NEW; the host's of the same version before.
+    assert "cmake_policy(GET CMP0190 _torchbuild_policy)" in lines
+    new = lines.index('if(_torchbuild_policy STREQUAL "NEW")')
+    assert lines[new + 1] == 'set(${_torchbuild_name}_EXECUTABLE "/srv/sr/usr/bin/python3.11")'
+    assert lines[new + 3] == 'set(${_torchbuild_name}_EXECUTABLE "/venv/bin/python")'
+    assert 'set(${_torchbuild_name}_FIND_ABI "OFF;OFF;OFF")' in lines
+    soabi = 'set(${_torchbuild_name}_SOABI "cpython-311-aarch64-linux-gnu")'
+    assert lines.index(soabi) > lines.index("_find_package(${ARGV})")
+    # Without QEMU there is no choice: the host's interpreter.
+    plain = render_toolchain(
+        names, Path("/srv/sr"), _compilers("aarch64-linux-gnu-"), python=python
+    )
+    assert "CMP0190" not in plain
+    assert 'set(${_torchbuild_name}_EXECUTABLE "/venv/bin/python")' in plain
+
+
+@pytest.mark.parametrize(
+    ("include", "abi"),
+    [
+        ("python3.11", "OFF;OFF;OFF"),
+        ("python3.7m", "OFF;ON;OFF"),
+        ("python3.13t", "OFF;OFF;OFF;ON"),
+        ("python3.12d", "ON;OFF;OFF"),
+    ],
+)
+def test_find_abi_follows_the_sysroots_header_directory(include: str, abi: str) -> None:
+    python = ToolchainPython(Path("/p"), None, Path("/sr/usr/include") / include, "x")
+    assert python.find_abi == abi
