@@ -24,7 +24,6 @@ import email.parser
 import functools
 import os
 import platform
-import re
 import shutil
 import tempfile
 import time
@@ -42,6 +41,7 @@ from ..compile.before import run_before
 from ..compile.compiler_cache import find_compiler_cache
 from ..compile.distcc import find_distcc
 from ..compile.key import BuildKey, build_key
+from ..compile.requirements import static_requirements, version_from_tree, with_dynamic_requirements
 from ..compile.runner import run_build
 from ..compile.workdir import BuildDir
 from ..errors import BuildError, InputError, ToolchainError
@@ -164,45 +164,8 @@ def _requires_dist(wheel: Path) -> list[Requirement]:
     return out
 
 
-def _pyproject_build_requires(tree: Path) -> list[str]:
-    path = tree / "pyproject.toml"
-    if not path.is_file():
-        return ["setuptools>=40.8.0"]  # PEP 517's fallback for a tree without pyproject.toml
-    from ..resources import load_toml
-
-    data = load_toml(path)
-    system = data.get("build-system") or {}
-    reqs = system.get("requires")
-    return [str(r) for r in reqs] if isinstance(reqs, list) else []
-
-
-_IMPORTS_TORCH = re.compile(r"^\s*(?:import\s+torch\b|from\s+torch[\s.])", re.MULTILINE)
-
-
 def _tree_facts(tree: Path) -> tuple[list[str], str | None]:
-    requires = _pyproject_build_requires(tree)
-    setup = tree / "setup.py"
-    imports_torch = setup.is_file() and _IMPORTS_TORCH.search(
-        setup.read_text(encoding="utf-8", errors="replace")
-    )
-    if imports_torch and not any(_req_name(r) == TORCH for r in requires):
-        requires.append(TORCH)
-    return requires, _version_from_tree(tree)
-
-
-def _version_from_tree(tree: Path) -> str | None:
-    path = tree / "pyproject.toml"
-    if path.is_file():
-        from ..resources import load_toml
-
-        project = load_toml(path).get("project") or {}
-        if isinstance(project.get("version"), str):
-            return str(project["version"])
-    pkg_info = tree / "PKG-INFO"
-    if pkg_info.is_file():
-        msg = email.parser.Parser().parsestr(pkg_info.read_text(encoding="utf-8", errors="replace"))
-        return msg.get("Version")
-    return None
+    return static_requirements(tree), version_from_tree(tree)
 
 
 class Producer:
@@ -557,6 +520,14 @@ class Producer:
         with bdir.locked():
             resumed = bdir.prepare(lambda dest: self._fill(source, rendered, dest))
             venv = self._build_env(rendered, tree_requires, against)
+            if not family:
+                # A recipe of torchbuild's pins its requirements; any other project's backend
+                # is asked for its dynamic ones (PEP 517), as pip would.
+                venv = with_dynamic_requirements(
+                    venv,
+                    bdir,
+                    lambda more: self._build_env(rendered, [*tree_requires, *more], against),
+                )
             compilers = self._compiler_names()
             cache = find_compiler_cache(
                 self.options.compiler_cache,
