@@ -121,7 +121,7 @@ def _plan_table(jobs: Sequence[_Job], wanted: Sequence[Wanted]) -> Table:
                 w.name,
                 w.version or "?",
                 "[yellow]build[/]",
-                escape(f"from {w.source.location}"),
+                escape(w.origin or f"from {w.source.location}"),
             )
     return table
 
@@ -255,13 +255,16 @@ def wheel(
     family, others = _split(packages)
     given = _user_sources(user_sources)
     wanted = []
-    for name, version, text in others:
-        if name not in given:
-            raise InputError(
-                f"{text} has no recipe of its own and no source was given",
-                hint=f"give its source: --source {name}=/path/to/tree-or-sdist",
-            )
-        wanted.append(Wanted(name, version, given[name]))
+    # Without a recipe or a --source: the package's sdist from the configured indexes.
+    pending = [(name, version) for name, version, _ in others if name not in given]
+    index = (index_url, extra_index_url, find_links, offline)
+    from_index = _index_sdists(pending, target_specs, sysroot, python, index) if pending else {}
+    for name, version, _ in others:
+        if name in from_index:
+            choice = from_index[name]
+            wanted.append(Wanted(name, str(choice.version), choice.request(), choice.describe()))
+        else:
+            wanted.append(Wanted(name, version, given[name]))
 
     specs: list[str | None] = list(dict.fromkeys(target_specs)) or [None]
     many = len(specs) > 1
@@ -273,7 +276,7 @@ def wheel(
         "wheelhouse": wheelhouse,
         "cuda": cuda,
         "ignore_matrix": ignore_matrix,
-        "index": (index_url, extra_index_url, find_links, offline),
+        "index": index,
         "build": {
             "jobs": jobs,
             "verbose": bool((ctx.find_root().obj or {}).get("verbose")),
@@ -307,7 +310,10 @@ def wheel(
                         }
                         for j in jobs_
                     ],
-                    "others": [{"name": w.name, "source": w.source.location} for w in wanted],
+                    "others": [
+                        {"name": w.name, "source": w.source.location, "origin": w.origin}
+                        for w in wanted
+                    ],
                 }
             )
         else:
@@ -372,6 +378,28 @@ def wheel(
 
 def _no_target() -> Target:
     return Target(os="linux", arch="unknown", libc=Libc("glibc", None), python=None)
+
+
+def _index_sdists(
+    pending: Sequence[tuple[str, str | None]],
+    target_specs: Sequence[str],
+    sysroot: Path | None,
+    python: Path | None,
+    index: tuple[str | None, tuple[str, ...], tuple[str, ...], bool],
+) -> dict[str, Any]:
+    """Each pending package's sdist (``sources.index.SdistChoice``) on the first target's
+    indexes, for the Python that will build it."""
+    from ..resolve.indexes.client import client_for
+    from ..sources.index import find_sdists
+
+    spec = next(iter(target_specs), None)
+    spec = None if spec == "host" else spec
+    root = sysroot.expanduser().absolute() if sysroot and not spec else None
+    settings, target, pip, where = where_pip_looks(spec, *index, root=root)
+    version = target.python.version if target.python else None
+    if python is not None:
+        version = interpreter_facts(python.expanduser().absolute())["version"]
+    return find_sdists(client_for(settings, pip), where, pending, python=version)
 
 
 def _prepare(

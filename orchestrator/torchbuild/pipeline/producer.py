@@ -99,6 +99,7 @@ class Wanted:
     name: str
     version: str | None  # pinned with NAME==V, else read from the source
     source: sources.SourceRequest
+    origin: str | None = None  # how the source was found, for the plan ("sdist F from INDEX")
 
 
 @dataclass(frozen=True)
