@@ -8,6 +8,7 @@ from packaging.version import Version
 
 from torchbuild.errors import InputError
 from torchbuild.resolve.indexes.model import FileLink, Listing, Source
+from torchbuild.resolve.plan import sdist_decision
 from torchbuild.sources.index import choose_sdist
 
 PYPI = Source("index", "https://pypi.org/simple", "default")
@@ -88,3 +89,16 @@ def test_a_find_links_file_becomes_a_local_path() -> None:
     choice = choose_sdist([listing], "x", pinned=None, python=None)
     assert choice.url == "/srv/dists/x-1.0.tar.gz"
     assert choice.describe() == "sdist x-1.0.tar.gz from /srv/dists"
+
+
+def test_the_plan_shows_the_sdist_as_the_source_of_a_build() -> None:
+    choice = choose_sdist([LISTING], "torch-scatter", pinned="2.1.2", python="3.11.7")
+    decision = sdist_decision(choice)
+    assert (decision.name, str(decision.version), decision.action) == (
+        "torch-scatter",
+        "2.1.2",
+        "build",
+    )
+    assert decision.source == choice.describe()
+    assert decision.recipe == "recipes/generic.toml"
+    assert decision.to_json()["source"].startswith("sdist torch_scatter-2.1.2.tar.gz from ")

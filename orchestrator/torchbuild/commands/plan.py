@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import click
+from packaging.version import Version
 from rich.markup import escape
 from rich.table import Table
 
@@ -13,14 +15,21 @@ from .. import ui
 from ..detect.torch import probe_installed_torch
 from ..errors import InputError
 from ..resolve.indexes import Source, client_for, configured_sources
-from ..resolve.matrix import parse_request
 from ..resolve.pipconfig import DEFAULT_INDEX_URL, PipConfig, read_pip_config
-from ..resolve.plan import make_plan, plan_json, source_summaries
+from ..resolve.plan import (
+    JSON_VERSION,
+    Decision,
+    make_plan,
+    plan_json,
+    sdist_decision,
+    source_summaries,
+)
 from ..resolve.tags import tag_set
 from ..resolve.variants import describe_need
 from ._common import json_option, settings_from, target_from, target_option
 
 if TYPE_CHECKING:
+    from ..resolve.indexes import IndexClient
     from ..resolve.matrix import Request
     from ..resolve.plan import Plan
     from ..settings import Settings
@@ -191,6 +200,46 @@ def _render(result: Plan) -> None:
     ui.console.print(looked_in_table(source_summaries(result)))
 
 
+def _recipeless(
+    others: list[tuple[str, str | None, str]],
+    given: dict[str, str],
+    target: Target,
+    client: IndexClient,
+    sources: list[Source],
+) -> list[Decision]:
+    """Packages without a recipe: built from --source, or from their sdist on the indexes."""
+    from ..sources.index import find_sdists
+
+    out = [
+        Decision(
+            name,
+            Version(version or "0"),
+            "build",
+            "built from the source given",
+            source=given[name],
+            recipe="recipes/generic.toml",
+        )
+        for name, version, _ in others
+        if name in given
+    ]
+    pending = [(name, version) for name, version, _ in others if name not in given]
+    if pending:
+        python = target.python.version if target.python else None
+        found = find_sdists(client, sources, pending, python=python)
+        out.extend(sdist_decision(found[name]) for name, _ in pending)
+    return out
+
+
+def _show_recipeless(decisions: list[Decision], *, as_json: bool) -> None:
+    if as_json:
+        ui.print_json({"version": JSON_VERSION, "packages": [d.to_json() for d in decisions]})
+        return
+    for d in decisions:
+        ui.console.print(f"[bold]{d.name}[/] {d.version}  [yellow]{d.action}[/]")
+        rows = [("source", escape(d.source or "unknown")), ("recipe", escape(d.recipe or ""))]
+        ui.console.print(ui.labelled([*rows, ("why", escape(d.reason))]))
+
+
 @click.command()
 @click.argument("packages", nargs=-1, required=True, metavar="PKG[SPEC]...")
 @target_option
@@ -226,10 +275,17 @@ def plan(
     target; `torch==2.6.0 torchvision` completes the set. Wheels are looked for where pip would
     look (pip's configuration), plus the local wheelhouse.
     """
-    requests = [parse_request(p) for p in packages]
+    from .wheel import _split
+
+    requests, others = _split(packages)
     settings, target, pip, sources = where_pip_looks(
         target_spec, index_url, extra_index_url, find_links, offline
     )
+    given = _user_sources(user_sources)
+    extra = _recipeless(others, given, target, client_for(settings, pip), sources)
+    if not requests:
+        _show_recipeless(extra, as_json=as_json)
+        return
     result = plan_for(
         target,
         requests,
@@ -238,8 +294,9 @@ def plan(
         sources=sources,
         cuda=cuda,
         ignore_matrix=ignore_matrix,
-        user_sources=_user_sources(user_sources),
+        user_sources=given,
     )
+    result = dataclasses.replace(result, decisions=(*result.decisions, *extra))
     for row in source_summaries(result):
         if row["status"] == "error":
             ui.warn(f"could not read {row['location']}: {row['error']}")

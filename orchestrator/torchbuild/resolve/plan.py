@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from packaging.tags import Tag
 
     from ..detect.torch import InstalledTorch
+    from ..sources.index import SdistChoice
     from ..target import Target
     from .indexes import FileLink, IndexClient, Listing, Source
 
@@ -48,6 +49,7 @@ __all__ = [
     "pip_choice",
     "plan_json",
     "project_files",
+    "sdist_decision",
     "source_summaries",
     "tag_reason",
 ]
@@ -489,6 +491,15 @@ def _build_decision(
         notes.append("no CUDA toolkit was found on the target; a CUDA build needs one")
     return Decision(
         project, version, "build", reason, None, planned, source, recipe, tuple(notes), role
+    )
+
+
+def sdist_decision(choice: SdistChoice) -> Decision:
+    """A package without a recipe of its own, built from its sdist on an index."""
+    reason = "torchbuild has no recipe of its own for it: its sdist builds through the generic one"
+    recipe = "recipes/generic.toml"
+    return Decision(
+        choice.project, choice.version, "build", reason, None, None, choice.describe(), recipe
     )
 
 
