@@ -3,6 +3,11 @@ lists torch-scatter's; the hashes here are placeholders of the right shape)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+from typing import TYPE_CHECKING
+
 import pytest
 from packaging.version import Version
 
@@ -10,6 +15,9 @@ from torchbuild.errors import InputError
 from torchbuild.resolve.indexes.model import FileLink, Listing, Source
 from torchbuild.resolve.plan import sdist_decision
 from torchbuild.sources.index import choose_sdist
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 PYPI = Source("index", "https://pypi.org/simple", "default")
 MIRROR = Source("index", "https://mirror.example.org/simple", "--extra-index-url")
@@ -102,3 +110,50 @@ def test_the_plan_shows_the_sdist_as_the_source_of_a_build() -> None:
     assert decision.source == choice.describe()
     assert decision.recipe == "recipes/generic.toml"
     assert decision.to_json()["source"].startswith("sdist torch_scatter-2.1.2.tar.gz from ")
+
+
+def test_plan_command_shows_the_sdist_of_a_recipeless_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from click.testing import CliRunner
+
+    from torchbuild.__main__ import cli
+
+    # A PEP 503 index on disk, as `pip download` mirrors lay them out.
+    files = tmp_path / "files"
+    files.mkdir()
+    sdist = files / "torch_scatter-2.1.2.tar.gz"
+    sdist.write_bytes(b"not really an archive")
+    sha = hashlib.sha256(sdist.read_bytes()).hexdigest()
+    page = tmp_path / "simple" / "torch-scatter"
+    page.mkdir(parents=True)
+    (page / "index.html").write_text(
+        f'<a href="../../files/{sdist.name}#sha256={sha}">{sdist.name}</a>\n'
+    )
+    for key in list(os.environ):
+        if key.startswith(("PIP_", "TORCHBUILD_")):
+            monkeypatch.delenv(key)
+    env = {
+        "HOME": str(tmp_path),
+        "XDG_CONFIG_HOME": str(tmp_path / ".config"),
+        "XDG_CONFIG_DIRS": str(tmp_path / "xdg"),
+        "PIP_CONFIG_FILE": os.devnull,
+        "TORCHBUILD_CACHE_DIR": str(tmp_path / "cache"),
+        "TORCHBUILD_WHEELHOUSE": str(tmp_path / "wheelhouse"),
+    }
+    index = (tmp_path / "simple").as_uri()
+    args = ["plan", "torch-scatter", "--target", "rpi5-bookworm-arm64", "--index-url", index]
+    done = CliRunner().invoke(cli, [*args, "--json"], env=env)
+    assert done.exit_code == 0, done.output
+    (row,) = json.loads(done.stdout)["packages"]
+    assert (row["name"], row["version"], row["action"]) == ("torch-scatter", "2.1.2", "build")
+    assert row["source"] == f"sdist {sdist.name} from {index}, sha256 {sha}"
+    assert row["recipe"] == "recipes/generic.toml"
+    from torchbuild.__main__ import main
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert main(["plan", "torch-scatter==9.9", *args[2:]]) == 3  # bad input, before any work
+    err = capsys.readouterr().err
+    assert "sdists there: 2.1.2" in err
+    assert "hint: give its source: --source torch-scatter=" in err
