@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -19,6 +20,11 @@ from torchbuild.compile.requirements import (
 from torchbuild.compile.tools import PypiTool, build_path, tool_links
 from torchbuild.errors import BuildError
 from torchbuild.venvs import Venv
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from torchbuild.compile.workdir import BuildDir
 
 HERE = Venv(Path(sys.prefix), Path(sys.executable), inherit_site=False)
 
@@ -141,3 +147,34 @@ def test_build_path_order(tmp_path: Path) -> None:
     assert build_path({"PATH": "/usr/bin:/tb/bin"}, Path("/v"), None, Path("/tb/bin")).split(
         os.pathsep
     ) == ["/v", "/usr/bin", "/tb/bin"]
+
+
+def test_only_missing_dynamic_requirements_make_a_new_environment(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+    from typing import cast
+
+    import packaging
+
+    from torchbuild.compile.requirements import with_dynamic_requirements
+
+    def bdir(tree: Path, name: str) -> BuildDir:
+        return cast("BuildDir", SimpleNamespace(src=tree, path=tmp_path / name))
+
+    def backend(answer: str) -> str:
+        return f"def get_requires_for_build_wheel(config_settings=None):\n    return {answer}\n"
+
+    made: list[list[str]] = []
+
+    def extend(more: Sequence[str]) -> Venv:
+        made.append(list(more))
+        return Venv(tmp_path / "new", Path(sys.executable), inherit_site=False)
+
+    have = f"packaging=={packaging.__version__}"
+    tree = _tree(tmp_path / "1", backend(f'["{have}", "torch", "tbfix-not-installed>=1"]'))
+    got = with_dynamic_requirements(HERE, bdir(tree, "b1"), extend)
+    # torch is the planned one, never installed this way; packaging is there already.
+    assert made == [["tbfix-not-installed>=1"]]
+    assert got.path == tmp_path / "new"
+    tree = _tree(tmp_path / "2", backend(f'["{have}"]'))
+    assert with_dynamic_requirements(HERE, bdir(tree, "b2"), extend) is HERE
+    assert len(made) == 1
