@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from debsrc import download
-from torchbuild.cross import check_foreign_wheel
+from torchbuild.cross import check_foreign_wheel, run_under_qemu
 from torchbuild.elf import wheel_elfs
 
 if TYPE_CHECKING:
@@ -99,6 +99,46 @@ def test_fixture_cross_builds_for_32_bit_arm(armhf_sysroot: Sysroot, tmp_path: P
     assert check_foreign_wheel(wheel, armhf_sysroot) == []
     with zipfile.ZipFile(wheel) as archive:
         assert any(n.endswith(".cpython-311-arm-linux-gnueabihf.so") for n in archive.namelist())
+
+
+@pytest.mark.parametrize(
+    ("project", "module"),
+    [
+        # C, cmake_minimum_required(VERSION 3.15), find_package(Python ...).
+        ("tbfix-cpy", "tbfix_cpy"),
+        # C++, cmake_minimum_required(VERSION 3.18), find_package(Python3 ...).
+        ("tbfix-cpy3", "tbfix_cpy3"),
+    ],
+)
+def test_plain_cmake_projects_with_old_policies_cross_build_and_run_under_qemu(
+    arm64_sysroot: Sysroot, tmp_path: Path, project: str, module: str
+) -> None:
+    # FindPython under old policies runs no interpreter through the emulator and leaves the
+    # SOABI empty when cross-compiling: the toolchain file supplies both.
+    source = ROOT / "tests" / "data" / "projects" / project
+    args = ["wheel", project, "--source", f"{project}={source}", "--target", PRESET]
+    args += ["--root", str(arm64_sysroot.path), "--python", sys.executable, "--json"]
+    done = _torchbuild(args, tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (row,) = json.loads(done.stdout)["packages"]
+    assert row["action"] == "built"
+    (wheel,) = _published(tmp_path, project)
+    assert wheel.name.endswith("_aarch64.whl"), wheel.name
+    assert {e.machine for e in wheel_elfs(wheel)} == {"aarch64"}
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(tmp_path / "site")
+        names = archive.namelist()
+    assert f"{module}/_core.cpython-311-aarch64-linux-gnu.so" in names
+    code = f"import {module} as m; print(m.machine(), m.triangle(100))"
+    ran = run_under_qemu(
+        arm64_sysroot.path,
+        ["/usr/bin/python3.11", "-c", code],
+        arch="aarch64",
+        env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
+    assert ran.ok, ran.stderr
+    assert ran.stdout.split() == ["aarch64", str(100 * 101 // 2)]
 
 
 def test_root_alone_reads_the_target_from_the_sysroot(

@@ -26,12 +26,15 @@ from torchbuild.cross import (
 from torchbuild.cross.check import version_definitions
 from torchbuild.cross.cuda import target_dir_names
 from torchbuild.cross.prepare import _apt_config
+from torchbuild.cross.toolchain import ToolchainPython
 from torchbuild.errors import InputError, ToolchainError
 from torchbuild.target import Cuda, Python, load_target
 
 # Debian's cross packages put a real aarch64 C library here (libc6-arm64-cross).
-CROSS_LIBC = Path("/usr/aarch64-linux-gnu/lib/libc.so.6")
-HOST_LIBC = Path("/lib/x86_64-linux-gnu/libc.so.6")
+# Recorded stand-ins (tests/data/cross/README.md): no cross C library of the host is needed.
+DATA = Path(__file__).resolve().parents[1] / "data" / "cross"
+CROSS_LIBC = DATA / "libc-aarch64.so.6"
+HOST_LIBC = DATA / "libc-x86_64.so.6"
 PY = f"{sys.version_info[0]}.{sys.version_info[1]}"
 
 
@@ -52,11 +55,6 @@ def _sysroot(root: Path, *, libc: Path = CROSS_LIBC, pythons: tuple[str, ...] = 
         config.mkdir(parents=True)
         (config / "pyconfig.h").write_text("#define SIZEOF_VOID_P 8\n")
     return root
-
-
-needs_cross_libc = pytest.mark.skipif(
-    not CROSS_LIBC.is_file(), reason="libc6-arm64-cross (with gcc-aarch64-linux-gnu) not installed"
-)
 
 
 def _fake_tool(directory: Path, name: str, output: str = "") -> Path:
@@ -93,7 +91,6 @@ def test_machine_names_per_tool() -> None:
 # -- sysroot inspection ---------------------------------------------------------------------
 
 
-@needs_cross_libc
 def test_inspect_finds_headers_pyconfig_and_libc(tmp_path: Path) -> None:
     root = _sysroot(tmp_path / "sr")
     found = inspect_sysroot(root, "arm64")
@@ -126,7 +123,6 @@ def test_inspect_rejects_a_libc_of_another_machine(tmp_path: Path) -> None:
         inspect_sysroot(tmp_path / "sr", "aarch64")
 
 
-@needs_cross_libc
 def test_inspect_without_libc_dev_files(tmp_path: Path) -> None:
     root = _sysroot(tmp_path / "sr")
     (root / "usr/lib/aarch64-linux-gnu/crt1.o").unlink()
@@ -135,7 +131,6 @@ def test_inspect_without_libc_dev_files(tmp_path: Path) -> None:
     assert "libc6-dev (arm64)" in info.value.hint
 
 
-@needs_cross_libc
 def test_inspect_python_header_errors(tmp_path: Path) -> None:
     none = _sysroot(tmp_path / "none", pythons=())
     with pytest.raises(ToolchainError, match="no Python headers") as info:
@@ -167,8 +162,7 @@ def test_absolute_links_become_relative(tmp_path: Path) -> None:
     assert os.readlink(dev / "libkeep.so") == "libz.so"
 
 
-@needs_cross_libc
-def test_version_definitions_of_a_real_libc() -> None:
+def test_version_definitions_of_a_versioned_libc() -> None:
     versions = version_definitions(CROSS_LIBC)
     assert {"GLIBC_2.17", "GLIBC_2.34"} <= versions
 
@@ -292,7 +286,6 @@ def test_armv7l_environment(tmp_path: Path) -> None:
     assert "set(CMAKE_SYSTEM_PROCESSOR armv7l)" in setup.toolchain_file.read_text()
 
 
-@needs_cross_libc
 @pytest.mark.programs
 def test_aarch64_environment_with_emulator(tmp_path: Path) -> None:
     root = _sysroot(tmp_path / "sr")
@@ -315,7 +308,6 @@ def test_aarch64_environment_with_emulator(tmp_path: Path) -> None:
     assert setup.platform_tag == "linux_aarch64"
 
 
-@needs_cross_libc
 @pytest.mark.programs
 def test_python_versions_must_agree(tmp_path: Path) -> None:
     sr = inspect_sysroot(_sysroot(tmp_path / "sr"), "aarch64")
@@ -347,7 +339,6 @@ def _cuda_target_files(home: Path, name: str, version: int) -> Path:
     return target
 
 
-@needs_cross_libc
 def test_cuda_target_needs_nvidias_aarch64_files(tmp_path: Path) -> None:
     sr = inspect_sysroot(_sysroot(tmp_path / "sr"), "aarch64")
     orin = load_target("jetson-orin-jp6")
@@ -361,7 +352,6 @@ def test_cuda_target_needs_nvidias_aarch64_files(tmp_path: Path) -> None:
         find_cuda_cross(orin, sr, host_cuda=tmp_path / "host")
 
 
-@needs_cross_libc
 @pytest.mark.programs
 def test_cuda_target_files_in_the_sysroot_and_host_nvcc(tmp_path: Path) -> None:
     sr = inspect_sysroot(_sysroot(tmp_path / "sr"), "aarch64")
@@ -422,3 +412,50 @@ def test_prepare_refuses_a_foreign_directory_and_bad_names(tmp_path: Path) -> No
     with pytest.raises(InputError, match="cannot cross-compile for 'm68k'"):
         prepare_sysroot(tmp_path / "x", dist="bookworm", arch="m68k")
     assert not (tmp_path / "x").exists()
+
+
+def test_toolchain_file_gives_findpython_the_targets_facts() -> None:
+    python = ToolchainPython(
+        host=Path("/venv/bin/python"),
+        target=Path("/srv/sr/usr/bin/python3.11"),
+        include=Path("/srv/sr/usr/include/python3.11"),
+        soabi="cpython-311-aarch64-linux-gnu",
+    )
+    emulator = ("/usr/bin/qemu-aarch64-static", "-L", "/srv/sr")
+    names = cross_arch("aarch64")
+    text = render_toolchain(
+        names, Path("/srv/sr"), _compilers("aarch64-linux-gnu-"), emulator=emulator, python=python
+    )
+    lines = [line.strip() for line in text.splitlines()]
+    # Wrapped once, whatever number of times CMake reads the file.
+    assert "macro(find_package _torchbuild_name)" in lines
+    assert "set_property(GLOBAL PROPERTY TORCHBUILD_FIND_PYTHON TRUE)" in lines
+    assert "_find_package(${ARGV})" in lines
+    # The target's interpreter only under CMP0190 NEW; the host's of the same version before.
+    assert "cmake_policy(GET CMP0190 _torchbuild_policy)" in lines
+    new = lines.index('if(_torchbuild_policy STREQUAL "NEW")')
+    assert lines[new + 1] == 'set(${_torchbuild_name}_EXECUTABLE "/srv/sr/usr/bin/python3.11")'
+    assert lines[new + 3] == 'set(${_torchbuild_name}_EXECUTABLE "/venv/bin/python")'
+    assert 'set(${_torchbuild_name}_FIND_ABI "OFF;OFF;OFF")' in lines
+    soabi = 'set(${_torchbuild_name}_SOABI "cpython-311-aarch64-linux-gnu")'
+    assert lines.index(soabi) > lines.index("_find_package(${ARGV})")
+    # Without QEMU there is no choice: the host's interpreter.
+    plain = render_toolchain(
+        names, Path("/srv/sr"), _compilers("aarch64-linux-gnu-"), python=python
+    )
+    assert "CMP0190" not in plain
+    assert 'set(${_torchbuild_name}_EXECUTABLE "/venv/bin/python")' in plain
+
+
+@pytest.mark.parametrize(
+    ("include", "abi"),
+    [
+        ("python3.11", "OFF;OFF;OFF"),
+        ("python3.7m", "OFF;ON;OFF"),
+        ("python3.13t", "OFF;OFF;OFF;ON"),
+        ("python3.12d", "ON;OFF;OFF"),
+    ],
+)
+def test_find_abi_follows_the_sysroots_header_directory(include: str, abi: str) -> None:
+    python = ToolchainPython(Path("/p"), None, Path("/sr/usr/include") / include, "x")
+    assert python.find_abi == abi

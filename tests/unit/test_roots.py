@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 
+DATA = Path(__file__).resolve().parents[1] / "data"
 needs_superuser = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (mount namespaces)")
 
 # Shaped like a Debian 12 cloud image's apt configuration, hosts replaced by example names.
@@ -489,6 +490,21 @@ def _nothing_left(target: Path) -> None:
     assert list(target.parent.glob(f"{target.name}.partial-*")) == []
 
 
+@pytest.fixture
+def debootstrap_scripts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """debootstrap's scripts directory as Debian 12 ships it (recorded names, empty files), so
+    these tests do not depend on the host having debootstrap."""
+    names = (DATA / "roots" / "debootstrap-scripts.txt").read_text().split("\n")
+    scripts = tmp_path / "debootstrap" / "scripts"
+    scripts.mkdir(parents=True)
+    for name in names:
+        if name and not name.startswith("#"):
+            (scripts / name).write_text("")
+    monkeypatch.setenv("DEBOOTSTRAP_DIR", str(scripts.parent))
+    return scripts
+
+
+@pytest.mark.usefixtures("debootstrap_scripts")
 def test_create_refuses_an_existing_directory_unknown_dist_and_bad_packages(
     tmp_path: Path,
 ) -> None:
@@ -502,6 +518,7 @@ def test_create_refuses_an_existing_directory_unknown_dist_and_bad_packages(
     _nothing_left(target)
 
 
+@pytest.mark.usefixtures("debootstrap_scripts")
 def test_create_needs_root_privileges(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     target = tmp_path / "root"
@@ -511,6 +528,7 @@ def test_create_needs_root_privileges(tmp_path: Path, monkeypatch: pytest.Monkey
     _nothing_left(target)
 
 
+@pytest.mark.usefixtures("debootstrap_scripts")
 def test_create_without_debootstrap_says_how_to_get_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

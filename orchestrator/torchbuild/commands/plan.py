@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import click
+from packaging.version import Version
 from rich.markup import escape
 from rich.table import Table
 
@@ -16,7 +18,14 @@ from ..resolve.indexes import Source, client_for, configured_sources
 from ..resolve.matrix import parse_request
 from ..resolve.metadata import reader_for
 from ..resolve.pipconfig import DEFAULT_INDEX_URL, PipConfig, read_pip_config
-from ..resolve.plan import make_plan, plan_json, source_summaries
+from ..resolve.plan import (
+    JSON_VERSION,
+    Decision,
+    make_plan,
+    plan_json,
+    sdist_decision,
+    source_summaries,
+)
 from ..resolve.tags import tag_set
 from ..resolve.variants import check_cuda_option, describe_need
 from ._common import (
@@ -29,6 +38,7 @@ from ._common import (
 )
 
 if TYPE_CHECKING:
+    from ..resolve.indexes import IndexClient
     from ..resolve.matrix import Request
     from ..resolve.plan import Plan
     from ..settings import Settings
@@ -299,6 +309,46 @@ def _render(result: Plan) -> None:
     ui.console.print(looked_in_table(source_summaries(result)))
 
 
+def _recipeless(
+    others: list[tuple[str, str | None, str]],
+    given: dict[str, str],
+    target: Target,
+    client: IndexClient,
+    sources: list[Source],
+) -> list[Decision]:
+    """Packages without a recipe: built from --source, or from their sdist on the indexes."""
+    from ..sources.index import find_sdists
+
+    out = [
+        Decision(
+            name,
+            Version(version or "0"),
+            "build",
+            "built from the source given",
+            source=given[name],
+            recipe="recipes/generic.toml",
+        )
+        for name, version, _ in others
+        if name in given
+    ]
+    pending = [(name, version) for name, version, _ in others if name not in given]
+    if pending:
+        python = target.python.version if target.python else None
+        found = find_sdists(client, sources, pending, python=python)
+        out.extend(sdist_decision(found[name]) for name, _ in pending)
+    return out
+
+
+def _show_recipeless(decisions: list[Decision], *, as_json: bool) -> None:
+    if as_json:
+        ui.print_json({"version": JSON_VERSION, "packages": [d.to_json() for d in decisions]})
+        return
+    for d in decisions:
+        ui.console.print(f"[bold]{d.name}[/] {d.version}  [yellow]{d.action}[/]")
+        rows = [("source", escape(d.source or "unknown")), ("recipe", escape(d.recipe or ""))]
+        ui.console.print(ui.labelled([*rows, ("why", escape(d.reason))]))
+
+
 @click.command()
 @click.argument("packages", nargs=-1, required=True, metavar="PKG[SPEC]...")
 @target_option
@@ -339,12 +389,18 @@ def plan(
     pip would look (pip's configuration), in the known wheel sources that fit the target
     (PyTorch's and Jetson AI Lab's indexes), and in the local wheelhouse.
     """
-    requests = [parse_request(p) for p in packages]
+    from .wheel import _split
+
+    requests, others = _split(packages)
     given = {k: v.location for k, v in parse_sources(user_sources).items()}
-    check_source_names(given, [r.name for r in requests])
+    check_source_names(given, [r.name for r in requests] + [name for name, _, _ in others])
     settings, target, pip, sources = where_pip_looks(
         target_spec, index_url, extra_index_url, find_links, offline, no_known_indexes, cuda=cuda
     )
+    extra = _recipeless(others, given, target, client_for(settings, pip), sources)
+    if not requests:
+        _show_recipeless(extra, as_json=as_json)
+        return
     result = plan_for(
         target,
         requests,
@@ -356,6 +412,7 @@ def plan(
         user_sources=given,
         prefer=prefer,
     )
+    result = dataclasses.replace(result, decisions=(*result.decisions, *extra))
     for row in source_summaries(result):
         # A known source nobody configured is listed with its error below, not warned about.
         if row["status"] == "error" and not row["known"]:

@@ -246,14 +246,19 @@ def wheel(
     given = parse_sources(user_sources)
     check_source_names(given, [r.name for r in family] + [name for name, _, _ in others])
     wanted = []
-    for name, version, text in others:
-        if name not in given:
-            check_package_name(name, [*PACKAGES, *package_names(recipe_dirs_in_force(recipe_dir))])
-            raise InputError(
-                f"{text} has no recipe of its own and no source was given",
-                hint=f"give its source: --source {name}=/path/to/tree-or-sdist",
-            )
-        wanted.append(Wanted(name, version, given[name]))
+    # Without a recipe or a --source: the package's sdist from the configured indexes (a near
+    # miss of a recipe's name is a typo, not a project to fetch).
+    pending = [(name, version) for name, version, _ in others if name not in given]
+    for name, _ in pending:
+        check_package_name(name, [*PACKAGES, *package_names(recipe_dirs_in_force(recipe_dir))])
+    index = (index_url, extra_index_url, find_links, offline, no_known_indexes)
+    from_index = _index_sdists(pending, target_specs, sysroot, python, index) if pending else {}
+    for name, version, _ in others:
+        if name in from_index:
+            choice = from_index[name]
+            wanted.append(Wanted(name, str(choice.version), choice.request(), choice.describe()))
+        else:
+            wanted.append(Wanted(name, version, given[name]))
 
     specs: list[str | None] = list(dict.fromkeys(target_specs)) or [None]
     many = len(specs) > 1
@@ -266,7 +271,7 @@ def wheel(
         "cuda": cuda,
         "ignore_matrix": ignore_matrix,
         "prefer": prefer,
-        "index": (index_url, extra_index_url, find_links, offline, no_known_indexes),
+        "index": index,
         # Flags that are settings go through the settings chain (flag > env > file > default).
         "flags": {
             "wheelhouse": wheelhouse,
@@ -309,7 +314,10 @@ def wheel(
                         }
                         for j in jobs_
                     ],
-                    "others": [{"name": w.name, "source": w.source.location} for w in wanted],
+                    "others": [
+                        {"name": w.name, "source": w.source.location, "origin": w.origin}
+                        for w in wanted
+                    ],
                 }
             )
         else:
@@ -396,6 +404,28 @@ def _expected_bytes(plan: Plan | None) -> int:
 
 def _no_target() -> Target:
     return Target(os="linux", arch="unknown", libc=Libc("glibc", None), python=None)
+
+
+def _index_sdists(
+    pending: Sequence[tuple[str, str | None]],
+    target_specs: Sequence[str],
+    sysroot: Path | None,
+    python: Path | None,
+    index: tuple[str | None, tuple[str, ...], tuple[str, ...], bool, bool],
+) -> dict[str, Any]:
+    """Each pending package's sdist (``sources.index.SdistChoice``) on the first target's
+    indexes, for the Python that will build it."""
+    from ..resolve.indexes.client import client_for
+    from ..sources.index import find_sdists
+
+    spec = next(iter(target_specs), None)
+    spec = None if spec == "host" else spec
+    root = sysroot.expanduser().absolute() if sysroot and not spec else None
+    settings, target, pip, where = where_pip_looks(spec, *index, root=root)
+    version = target.python.version if target.python else None
+    if python is not None:
+        version = probe_interpreter(python.expanduser().absolute()).version
+    return find_sdists(client_for(settings, pip), where, pending, python=version)
 
 
 def _prepare(

@@ -17,6 +17,7 @@ from ..errors import BuildError
 from .display import BuildDisplay
 from .distcc import cmake_launchers
 from .failures import Diagnosis, diagnose
+from .tools import build_path, tool_links
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -57,6 +58,9 @@ def build_environment(
     """The process environment of the build: the venv, the recipe's variables, the cache,
     distcc."""
     env = venv.env(base)
+    # Complete whatever the caller's PATH is (torchbuild run by its absolute path included).
+    links = tool_links(bdir.path / "tools", base.get("PATH", os.defpath))
+    env["PATH"] = build_path(base, venv.bin, links)
     if cache is not None:
         env.update(cache.env)
         if cache.path_prefix is not None:

@@ -8,6 +8,15 @@ What each build system reads, found by building the fixture projects:
   (CMP0190) refuse to look for a Python interpreter together with its development files when
   cross-compiling unless ``CMAKE_CROSSCOMPILING_EMULATOR`` is set: the emulator is QEMU with
   the sysroot as its library prefix, and the interpreter is the target's own, in the sysroot.
+- FindPython and FindPython3, whatever the project's ``cmake_minimum_required``: the toolchain
+  file wraps ``find_package`` so that, for these two packages only, the interpreter is the host
+  Python of the target's version (or, where CMP0190 is NEW and QEMU is there, the target's own
+  under the emulator: older policies never run an interpreter through the emulator), the ABI is
+  the sysroot's (``Python_FIND_ABI``, CMake 3.30 and newer only: older modules, scikit-build-
+  core's backport included, then call the interpreter missing), and after the search
+  ``<Prefix>_SOABI`` is the target's (FindPython leaves it empty when cross-compiling, and
+  ``Python_add_library(... WITH_SOABI)`` would name the module ``_core.so``). A ``-D`` on the
+  command line cannot do the last: FindPython unsets the variable.
 - scikit-build-core: the wheel's platform tag from ``_PYTHON_HOST_PLATFORM``, the extension
   suffix (``SKBUILD_SOABI``) from ``SETUPTOOLS_EXT_SUFFIX``; the interpreter and ABI tags from
   the running Python, which is why the host Python must be the target's minor version. It
@@ -42,11 +51,32 @@ if TYPE_CHECKING:
 __all__ = [
     "Compilers",
     "CrossSetup",
+    "ToolchainPython",
     "cross_setup",
     "find_compilers",
     "host_python_version",
     "render_toolchain",
 ]
+
+
+@dataclass(frozen=True)
+class ToolchainPython:
+    """What FindPython and FindPython3 are told about the target's Python."""
+
+    host: Path  #: an interpreter on this machine with the target's version
+    target: Path | None  #: the target's interpreter, run under the emulator where allowed
+    include: Path  #: the sysroot's directory holding ``Python.h``
+    soabi: str  #: ``cpython-311-aarch64-linux-gnu``
+
+    @property
+    def find_abi(self) -> str:
+        """``Python_FIND_ABI`` for the sysroot's headers: pydebug, pymalloc, wide unicode, and
+        (only when set: CMake before 3.30 takes three fields) free-threaded."""
+        flags = self.include.name.rpartition(".")[2].lstrip("0123456789")
+        fields = ["ON" if flag in flags else "OFF" for flag in "dmu"]
+        if "t" in flags:
+            fields.append("ON")
+        return ";".join(fields)
 
 
 @dataclass(frozen=True)
@@ -127,6 +157,7 @@ def render_toolchain(
     find_roots: Sequence[Path] = (),
     cuda: CudaCross | None = None,
     forced: Mapping[str, Path] | None = None,
+    python: ToolchainPython | None = None,
 ) -> str:
     """The text of the CMake toolchain file for one target and sysroot.
 
@@ -171,7 +202,60 @@ def render_toolchain(
             f'set({name} {_cmake_str(str(value))} CACHE PATH "" FORCE)'
             for name, value in forced.items()
         ]
+    if python is not None:
+        lines += _find_python_lines(python, emulator=bool(emulator))
     return "\n".join(lines) + "\n"
+
+
+def _find_python_lines(python: ToolchainPython, *, emulator: bool) -> list[str]:
+    """A ``find_package`` wrapper giving FindPython/FindPython3 the target's facts.
+
+    The same trick as vcpkg's toolchain: the first definition of ``find_package`` keeps the
+    built-in one as ``_find_package``. CMake reads a toolchain file more than once per
+    configure, so a global property makes sure the wrapper is defined once (a second one would
+    call the first, itself, forever).
+    """
+    host = _cmake_str(str(python.host))
+    chosen = host
+    lines = [
+        "# FindPython and FindPython3 are told the target's interpreter, ABI and SOABI.",
+        "get_property(_torchbuild_wrapped GLOBAL PROPERTY TORCHBUILD_FIND_PYTHON)",
+        "if(NOT _torchbuild_wrapped)",
+        "  set_property(GLOBAL PROPERTY TORCHBUILD_FIND_PYTHON TRUE)",
+        "  macro(find_package _torchbuild_name)",
+        '    if("${_torchbuild_name}" MATCHES "^Python3?$")',
+    ]
+    if emulator and python.target is not None:
+        # Only with CMP0190 NEW does FindPython run an interpreter through the emulator.
+        lines += [
+            "      set(_torchbuild_policy OLD)",
+            "      if(POLICY CMP0190)",
+            "        cmake_policy(GET CMP0190 _torchbuild_policy)",
+            "      endif()",
+            '      if(_torchbuild_policy STREQUAL "NEW")',
+            f"        set(${{_torchbuild_name}}_EXECUTABLE {_cmake_str(str(python.target))})",
+            "      else()",
+            f"        set(${{_torchbuild_name}}_EXECUTABLE {chosen})",
+            "      endif()",
+        ]
+    else:
+        lines.append(f"      set(${{_torchbuild_name}}_EXECUTABLE {chosen})")
+    lines += [
+        f"      set(${{_torchbuild_name}}_INCLUDE_DIR {_cmake_str(str(python.include))})",
+        # FindPython before 3.30 cannot check an interpreter's ABI when cross-compiling and
+        # then calls it missing: the ABI is named to the newer modules only.
+        "      if(CMAKE_VERSION VERSION_GREATER_EQUAL 3.30)",
+        f"        set(${{_torchbuild_name}}_FIND_ABI {_cmake_str(python.find_abi)})",
+        "      endif()",
+        "    endif()",
+        "    _find_package(${ARGV})",
+        '    if("${_torchbuild_name}" MATCHES "^Python3?$" AND ${_torchbuild_name}_FOUND)',
+        f"      set(${{_torchbuild_name}}_SOABI {_cmake_str(python.soabi)})",
+        "    endif()",
+        "  endmacro()",
+        "endif()",
+    ]
+    return lines
 
 
 def _write(path: Path, text: str) -> None:
@@ -264,6 +348,12 @@ def cross_setup(
             find_roots=roots,
             cuda=cuda,
             forced=forced,
+            python=ToolchainPython(
+                host=host_python,
+                target=sysroot.python,
+                include=sysroot.python_include,
+                soabi=sysroot.ext_suffix[1:].rsplit(".", 1)[0],
+            ),
         ),
     )
     cmake_args = tuple(_python_args(sysroot, sysroot.python if emulator else None))

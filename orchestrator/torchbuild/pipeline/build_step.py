@@ -13,6 +13,7 @@ from ..compile.before import run_before
 from ..compile.compiler_cache import find_compiler_cache
 from ..compile.distcc import find_distcc
 from ..compile.key import BuildKey, build_key
+from ..compile.requirements import with_dynamic_requirements
 from ..compile.runner import run_build
 from ..compile.workdir import BuildDir
 from ..sources.patches import apply_series
@@ -22,6 +23,7 @@ from .finish import finish
 from .options import Outcome
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from pathlib import Path
 
     from ..recipes import Rendered
@@ -66,7 +68,7 @@ def build(job: Build, ctx: Context) -> Outcome:
     bdir = BuildDir(options.cache_dir / "builds", job.project, job.version, key)
     with bdir.locked():
         resumed = bdir.prepare(lambda dest: _fill(ctx, source, rendered, dest))
-        venv = build_env(job, against, ctx)
+        venv = build_env(job, against, ctx, bdir)
         compilers = ctx.host.compiler_names()
         cache = find_compiler_cache(
             options.compiler_cache,
@@ -144,18 +146,28 @@ def _fill(ctx: Context, source: sources.Source, rendered: Rendered, dest: Path) 
         )
 
 
-def build_env(job: Build, against: Resolved, ctx: Context) -> Venv:
+def build_env(job: Build, against: Resolved, ctx: Context, bdir: BuildDir) -> Venv:
     """The build environment: the one place its requirements are installed.
 
     The job's requirements (the recipe's and the project's own ``[build-system]`` ones, as
-    planned) come from the indexes; torch and this run's wheels from their files.
+    planned) come from the indexes; torch and this run's wheels from their files. A recipe of
+    torchbuild's pins its requirements; any other project's backend is then asked for its
+    dynamic ones (PEP 517 ``get_requires_for_build_wheel``), as pip would, and what is missing
+    is added.
     """
+    venv = _environment(job, against, ctx, ())
+    if job.family:
+        return venv
+    return with_dynamic_requirements(venv, bdir, lambda more: _environment(job, against, ctx, more))
+
+
+def _environment(job: Build, against: Resolved, ctx: Context, more: Sequence[str]) -> Venv:
     options = ctx.options
     return venvs.cached_venv(
         options.cache_dir / "envs",
         options.python,
         options.installer,
-        [*job.requires, *map(str, against.wheels)],
+        [*job.requires, *more, *map(str, against.wheels)],
         inherit_site=against.inherit_site,
         key_extra=dict(against.identity),
     )

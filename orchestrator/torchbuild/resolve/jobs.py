@@ -211,6 +211,7 @@ class Wanted:
     name: str
     version: str | None  # pinned with NAME==V, else read from the source
     source: sources.SourceRequest
+    origin: str | None = None  # how the source was found, for the plan ("sdist F from INDEX")
 
 
 class Site(Protocol):
@@ -344,7 +345,7 @@ def _generic(item: Wanted, ctx: _Context, before: Sequence[Job], torch_job: Job 
         tuple(requires),
         before,
         family=False,
-        reason=f"from {item.source.location}",
+        reason=item.origin or f"from {item.source.location}",
     )
 
 

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from packaging.tags import Tag
 
     from ..detect.torch import InstalledTorch
+    from ..sources.index import SdistChoice
     from ..target import Target
     from .indexes import FileLink, IndexClient, Listing, Source
     from .metadata import MetadataReader
@@ -54,6 +55,7 @@ __all__ = [
     "pip_choice",
     "plan_json",
     "project_files",
+    "sdist_decision",
     "source_summaries",
     "tag_reason",
 ]
@@ -587,6 +589,15 @@ def _metadata_pairing(c: Candidate, pairing: Pairing, torch_wheel: Version) -> C
     if spec.contains(want, prereleases=True):
         return c
     return _with_pairing(c, f"{found.text}, and this torch is {torch_wheel}")
+
+
+def sdist_decision(choice: SdistChoice) -> Decision:
+    """A package without a recipe of its own, built from its sdist on an index."""
+    reason = "torchbuild has no recipe of its own for it: its sdist builds through the generic one"
+    recipe = "recipes/generic.toml"
+    return Decision(
+        choice.project, choice.version, "build", reason, None, None, choice.describe(), recipe
+    )
 
 
 def _with_pairing(c: Candidate, clause: str) -> Candidate:

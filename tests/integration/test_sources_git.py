@@ -1,8 +1,13 @@
-"""git sources against local repositories made here (file:// URLs), with a submodule."""
+"""git sources against local repositories made here (file:// URLs), with a submodule.
+
+These run the host's git (what the git source kind itself runs), so they are integration tests:
+the unit suite needs no tool of the host.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import time
 from typing import TYPE_CHECKING
@@ -15,6 +20,13 @@ from torchbuild.sources import SourceRequest, fetch, materialize
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        shutil.which("git") is None, reason="git is not installed (apt-get install git)"
+    ),
+]
 
 ENV = {
     **os.environ,

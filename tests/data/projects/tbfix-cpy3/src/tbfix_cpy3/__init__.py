@@ -1,0 +1,3 @@
+from ._core import machine, triangle
+
+__all__ = ["machine", "triangle"]
