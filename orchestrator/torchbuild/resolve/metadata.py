@@ -22,10 +22,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import struct
-import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -39,6 +37,7 @@ from packaging.metadata import Metadata, parse_email
 from packaging.utils import canonicalize_name
 
 from .. import http
+from ..fs import atomic_write
 from .indexes.model import DEFAULT_TIMEOUT
 
 if TYPE_CHECKING:
@@ -191,10 +190,8 @@ class MetadataCache:
         path = self._path(url, sha256)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(data, fh, separators=(",", ":"))
-            Path(tmp).replace(path)
+            body = json.dumps(data, separators=(",", ":")).encode()
+            atomic_write(path, body, tmp_dir=path.parent, durable=False)
         except OSError as exc:  # a read-only cache makes planning slower, not impossible
             log.debug("cannot write metadata cache %s: %s", path, exc)
 

@@ -23,6 +23,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from .matrix import Matrix, TorchPin
+from .tags import python_admits
 
 if TYPE_CHECKING:
     from packaging.tags import Tag
@@ -129,7 +130,7 @@ class Pairing:
             if parsed is None or Version(parsed[1].public) != version:
                 continue
             rank = self.tagset.best_rank(parsed[2])
-            if rank is None or not _python_ok(link.requires_python, self.python):
+            if rank is None or not python_admits(link.requires_python, self.python):
                 continue
             key = (parsed[1], -rank)
             if best is None or key > best[0]:
@@ -167,12 +168,3 @@ class Pairing:
             local,
             link.filename,
         )
-
-
-def _python_ok(requires: str | None, python: str) -> bool:
-    if not requires:
-        return True
-    try:
-        return SpecifierSet(requires).contains(python, prereleases=True)
-    except (InvalidSpecifier, InvalidVersion):
-        return True

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.specifiers import SpecifierSet
 from packaging.utils import (
     InvalidSdistFilename,
     InvalidWheelFilename,
@@ -118,15 +118,6 @@ class Candidate:
         )
 
 
-def _python_ok(requires: str | None, python: str) -> bool:
-    if not requires:
-        return True
-    try:
-        return SpecifierSet(requires).contains(python, prereleases=True)
-    except (InvalidSpecifier, InvalidVersion):
-        return True  # pip ignores an unreadable Requires-Python as well
-
-
 @functools.lru_cache(maxsize=16384)
 def file_version(filename: str) -> tuple[Version, frozenset[Tag] | None] | None:
     """The version and (for wheels) tags a file name carries; None for other files."""
@@ -211,7 +202,7 @@ def evaluate(
                 found_version,
                 wheel_tags,
                 tagset.best_rank(wheel_tags),
-                _python_ok(link.requires_python, python),
+                tags.python_admits(link.requires_python, python),
                 variant,
                 evidence,
                 tuple(found),

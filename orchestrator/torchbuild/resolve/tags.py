@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 
 import packaging
 from packaging import tags as ptags
-from packaging.version import Version
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
 
 from ..errors import InputError
 
@@ -32,6 +33,7 @@ __all__ = [
     "glibc_of_platform",
     "interpreter_label",
     "platform_tags",
+    "python_admits",
     "python_tuple",
     "tag_set",
 ]
@@ -215,3 +217,16 @@ def tag_set(target: Target) -> TagSet:
         out.extend(ptags.generic_tags(generic_interpreter, [abi, "none"], platforms))
     out.extend(ptags.compatible_tags((major, minor), generic_interpreter, platforms))
     return TagSet(tuple(out), tuple(platforms), interpreter, abi)
+
+
+def python_admits(requires: str | None, python: str | None) -> bool:
+    """Whether a file's ``Requires-Python`` admits ``python`` (unknown on either side: yes).
+
+    pip ignores a ``Requires-Python`` it cannot read, and so does torchbuild.
+    """
+    if not requires or python is None:
+        return True
+    try:
+        return SpecifierSet(requires).contains(python, prereleases=True)
+    except (InvalidSpecifier, InvalidVersion):
+        return True

@@ -12,11 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import InvalidSdistFilename, canonicalize_name, parse_sdist_filename
 from packaging.version import Version
 
 from ..errors import InputError
+from ..resolve.tags import python_admits
 from .archive import is_archive, is_url
 from .model import SourceRequest, redact
 
@@ -48,15 +48,6 @@ class SdistChoice:
         """``sdist torch_scatter-2.1.2.tar.gz from https://pypi.org/simple/, sha256 …``."""
         text = f"sdist {self.filename} from {redact(self.index)}"
         return f"{text}, sha256 {self.sha256}" if self.sha256 else text
-
-
-def _python_ok(requires: str | None, python: str | None) -> bool:
-    if not requires or python is None:
-        return True
-    try:
-        return SpecifierSet(requires).contains(python, prereleases=True)
-    except InvalidSpecifier:
-        return True  # pip ignores a malformed Requires-Python too
 
 
 def _candidates(
@@ -93,7 +84,7 @@ def choose_sdist(
         c
         for c in found
         if (c[0] == wanted if wanted is not None else not c[0].is_prerelease)
-        and _python_ok(c[2].requires_python, python)
+        and python_admits(c[2].requires_python, python)
     ]
     if not fitting:
         looked = ", ".join(sorted({redact(li.source.location) for li in answered})) or "nothing"

@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
-from typing import cast, get_args
+from typing import TYPE_CHECKING, cast, get_args
 
+from ...fs import atomic_write
 from .model import DEFAULT_TTL, FileLink, ListingStatus
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +84,7 @@ class IndexCache:
         path = self._path(url)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(data, fh, separators=(",", ":"))
-            Path(tmp).replace(path)
+            body = json.dumps(data, separators=(",", ":")).encode()
+            atomic_write(path, body, tmp_dir=path.parent, durable=False)
         except OSError as exc:  # a read-only cache makes planning slower, not impossible
             log.debug("cannot write index cache %s: %s", path, exc)
