@@ -16,7 +16,7 @@ import pytest
 from packaging.utils import parse_wheel_filename
 
 from data.pypi.replay import PYPI, body, client
-from torchbuild.commands.plan import _plan_elsewhere
+from torchbuild.commands._planning import plan_elsewhere
 from torchbuild.doctor.diagnose import LINUX_ONLY, diagnose
 from torchbuild.errors import ResolveError
 from torchbuild.resolve.matrix import parse_request
@@ -93,7 +93,7 @@ def test_intel_mac_plan_is_the_newest_set_with_wheels_never_a_build(pypi: IndexC
     first = make_plan(mac, requests, sources=[PYPI], client=pypi)
     # Prebuilt first: the planner alone already takes the newest set with wheels there.
     assert {d.action for d in first.decisions} == {"prebuilt"}
-    result = _plan_elsewhere(first, requests, [PYPI], pypi, "auto")
+    result = plan_elsewhere(first, requests, [PYPI], pypi, "auto")
     assert {d.action for d in result.decisions} == {"prebuilt"}
     torch = next(d for d in result.decisions if d.name == "torch")
     assert torch.version == newest_with("torch", re.compile(r"macosx_\d+_\d+_x86_64"))
@@ -107,7 +107,7 @@ def test_intel_mac_plan_is_the_newest_set_with_wheels_never_a_build(pypi: IndexC
 def test_apple_silicon_gets_the_newest_prebuilt(pypi: IndexClient) -> None:
     mac = target("mac-arm")
     requests = [parse_request("torch")]
-    result = _plan_elsewhere(
+    result = plan_elsewhere(
         make_plan(mac, requests, sources=[PYPI], client=pypi), requests, [PYPI], pypi, "auto"
     )
     (torch,) = result.decisions
@@ -128,7 +128,7 @@ def test_32_bit_python_on_windows_has_no_torch_and_is_told_why(pypi: IndexClient
     requests = [parse_request("torch")]
     first = make_plan(win, requests, sources=[PYPI], client=pypi)
     with pytest.raises(ResolveError) as info:
-        _plan_elsewhere(first, requests, [PYPI], pypi, "auto")
+        plan_elsewhere(first, requests, [PYPI], pypi, "auto")
     assert LINUX_ONLY in info.value.message
     assert "64-bit Python" in info.value.hint
     assert info.value.exit_code == 4

@@ -17,7 +17,7 @@ from ..resolve.matrix import PACKAGES, parse_request
 from ..resolve.metadata import reader_for
 from ..resolve.tags import tag_set
 from ._common import json_option, target_option
-from .plan import index_options, where_pip_looks
+from ._planning import index_options, where_pip_looks
 
 if TYPE_CHECKING:
     from ..doctor.diagnose import Report

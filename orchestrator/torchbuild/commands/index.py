@@ -512,7 +512,7 @@ def _config_for_plan(
     from ..resolve.pipconfig import DEFAULT_INDEX_URL
     from ..wheelhouse import Wheelhouse
     from ..wheelhouse.config import install_config
-    from .plan import plan_for, where_pip_looks
+    from ._planning import plan_for, where_pip_looks
 
     words = [word for spec in specs for word in spec.replace(",", " ").split()]
     requests = [parse_request(word) for word in words]

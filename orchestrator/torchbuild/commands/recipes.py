@@ -14,7 +14,8 @@ from rich.table import Table
 from .. import ui
 from ..errors import RecipeError
 from ..recipes import conditions
-from ..recipes.layers import GENERIC, RecipeDir, layers_for, package_names, recipe_dirs
+from ..recipes.layers import GENERIC, RecipeDir, layers_for, package_names
+from ..recipes.layers import recipe_dirs as layered_dirs
 from ..recipes.load import requirement_key
 from ..recipes.model import Condition, RecipeFile
 from ..recipes.render import JSON_VERSION, Rendered, render, to_json
@@ -96,7 +97,7 @@ def _summary(name: str, files: Sequence[RecipeFile]) -> dict[str, Any]:
 @_recipe_dir_option
 def list_(as_json: bool, recipe_dirs: tuple[Path, ...]) -> None:
     """Packages with recipes, their version series and the platforms their overrides cover."""
-    dirs = recipe_dirs_in_force(recipe_dirs)
+    dirs = layered_dirs(list(recipe_dirs))
     entries = [_summary(name, layers_for(name, dirs)) for name in package_names(dirs)]
     generic = _summary(GENERIC, _generic_layers(dirs))
     if as_json:
@@ -118,10 +119,6 @@ def list_(as_json: bool, recipe_dirs: tuple[Path, ...]) -> None:
         platforms = "\n".join(e["platforms"]) or "-"
         table.add_row(name, escape(series), escape(platforms), str(len(e["patches"])))
     ui.console.print(table)
-
-
-def recipe_dirs_in_force(flag_dirs: Sequence[Path]) -> list[RecipeDir]:
-    return recipe_dirs(list(flag_dirs))
 
 
 def _generic_layers(dirs: Sequence[RecipeDir]) -> list[RecipeFile]:
@@ -183,7 +180,7 @@ def show(
 ) -> None:
     """Render PACKAGE's recipe for a target, with the layer and override behind every value."""
     cli_env = parse_env(env_pairs)
-    dirs = recipe_dirs_in_force(recipe_dirs)
+    dirs = layered_dirs(list(recipe_dirs))
     check_package_name(package, package_names(dirs))
     files = layers_for(package, dirs)
     target = target_from(target_spec, settings_from())

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 import click
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from rich.markup import escape
 from rich.table import Table
@@ -17,9 +16,9 @@ from .. import sources, ui
 from ..detect.interpreter import probe_interpreter
 from ..errors import InputError, TorchbuildError
 from ..pipeline import Outcome, Pipeline, WheelOptions, host_for, plan_jobs
-from ..recipes.layers import package_names
+from ..recipes.layers import package_names, recipe_dirs
 from ..resolve.jobs import Wanted
-from ..resolve.matrix import PACKAGES, parse_request
+from ..resolve.matrix import PACKAGES
 from ..resolve.plan import plan_json
 from ..target import Libc, Target
 from ..venvs import find_installer
@@ -32,8 +31,13 @@ from ._common import (
     parse_sources,
     terminate_as_interrupt,
 )
-from .plan import index_options, plan_for, prefer_option, where_pip_looks
-from .recipes import recipe_dirs_in_force
+from ._planning import (
+    index_options,
+    plan_for,
+    prefer_option,
+    split_packages,
+    where_pip_looks,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -47,25 +51,6 @@ if TYPE_CHECKING:
 __all__ = ["wheel"]
 
 JSON_VERSION = 1
-
-
-def _split(packages: Sequence[str]) -> tuple[list[Request], list[tuple[str, str | None, str]]]:
-    """Torch-family requests for the planner, and other projects (name, pinned version, text)."""
-    family: list[Request] = []
-    others: list[tuple[str, str | None, str]] = []
-    for text in packages:
-        try:
-            req = Requirement(text)
-        except InvalidRequirement:
-            family.append(parse_request(text))  # the planner's own message for bad input
-            continue
-        name = canonicalize_name(req.name)
-        if name in PACKAGES:
-            family.append(parse_request(text))
-            continue
-        pins = [s.version for s in req.specifier if s.operator in ("==", "===")]
-        others.append((name, pins[0] if pins else None, text))
-    return family, others
 
 
 def _installer_args(sources_: Sequence[Source], offline: bool, prefer: str) -> Any:
@@ -242,7 +227,7 @@ def wheel(
     --source with the generic recipe, after the torch family. Each built wheel is repaired,
     verified in a fresh environment and only then published. Interrupted builds resume.
     """
-    family, others = _split(packages)
+    family, others = split_packages(packages)
     given = parse_sources(user_sources)
     check_source_names(given, [r.name for r in family] + [name for name, _, _ in others])
     wanted = []
@@ -250,7 +235,7 @@ def wheel(
     # miss of a recipe's name is a typo, not a project to fetch).
     pending = [(name, version) for name, version, _ in others if name not in given]
     for name, _ in pending:
-        check_package_name(name, [*PACKAGES, *package_names(recipe_dirs_in_force(recipe_dir))])
+        check_package_name(name, [*PACKAGES, *package_names(recipe_dirs(list(recipe_dir)))])
     index = (index_url, extra_index_url, find_links, offline, no_known_indexes)
     from_index = _index_sdists(pending, target_specs, sysroot, python, index) if pending else {}
     for name, version, _ in others:
