@@ -20,19 +20,18 @@ from packaging.version import InvalidVersion, Version
 from .. import resources
 from ..resolve import matrix as matrix_mod
 from ..resolve import tags, variants, wheelvariants
-from ..resolve.pairing import Pairing
-from ..resolve.pipconfig import DEFAULT_INDEX_URL
-from ..resolve.plan import (
+from ..resolve.candidates import (
     Candidate,
-    Decision,
     available_versions,
     evaluate,
     file_version,
-    friendly_platform,
     pip_choice,
     project_files,
-    tag_reason,
 )
+from ..resolve.pairing import Pairing
+from ..resolve.pipconfig import DEFAULT_INDEX_URL
+from ..resolve.plan import Decision
+from ..resolve.reasons import friendly_platform, tag_reason
 from ..target import to_json
 
 if TYPE_CHECKING:
