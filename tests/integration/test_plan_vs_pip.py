@@ -25,11 +25,12 @@ import pytest
 from data.pypi.replay import profile
 from torchbuild.errors import ResolveError
 from torchbuild.resolve import tags
+from torchbuild.resolve.candidates import evaluate, pip_choice
 from torchbuild.resolve.choice import recipe_gap
 from torchbuild.resolve.indexes import IndexClient, Source
 from torchbuild.resolve.matrix import parse_request
 from torchbuild.resolve.pipconfig import DEFAULT_INDEX_URL
-from torchbuild.resolve.plan import Plan, evaluate, make_plan, pip_choice
+from torchbuild.resolve.plan import Plan, make_plan
 from torchbuild.target import Target, load_target
 
 if TYPE_CHECKING:

@@ -13,7 +13,8 @@ from packaging.version import Version
 
 from data.pypi.replay import PROJECTS, PYPI, Replay, client, gpu, profile, reader
 from torchbuild.detect.torch import InstalledTorch
-from torchbuild.doctor.diagnose import Report, diagnose, report_json
+from torchbuild.doctor.diagnose import diagnose
+from torchbuild.doctor.report import Report, report_json
 from torchbuild.errors import EXIT_FINDINGS
 from torchbuild.resolve.indexes import IndexCache, IndexClient, Source
 from torchbuild.resolve.pipconfig import PipConfig

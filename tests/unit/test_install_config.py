@@ -13,7 +13,8 @@ from packaging.version import Version
 
 from torchbuild.__main__ import main
 from torchbuild.errors import InputError
-from torchbuild.resolve.plan import Decision, WheelChoice
+from torchbuild.resolve.candidates import WheelChoice
+from torchbuild.resolve.plan import Decision
 from torchbuild.resolve.variants import Variant
 from torchbuild.wheelhouse import Wheelhouse
 from torchbuild.wheelhouse.config import install_config

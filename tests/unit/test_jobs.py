@@ -15,6 +15,7 @@ from torchbuild.__main__ import main
 from torchbuild.detect.torch import InstalledTorch
 from torchbuild.errors import InputError, RecipeError, ToolchainError
 from torchbuild.pipeline import NativeHost, WheelOptions
+from torchbuild.resolve.candidates import WheelChoice
 from torchbuild.resolve.jobs import (
     Build,
     Cached,
@@ -28,7 +29,7 @@ from torchbuild.resolve.jobs import (
     make_jobs,
 )
 from torchbuild.resolve.matrix import Resolution
-from torchbuild.resolve.plan import Decision, Plan, WheelChoice
+from torchbuild.resolve.plan import Decision, Plan
 from torchbuild.resolve.variants import Need
 from torchbuild.sources import SourceRequest
 from torchbuild.target import Python, Tool, Toolchain, load_target

@@ -17,7 +17,8 @@ from packaging.utils import parse_wheel_filename
 
 from data.pypi.replay import PYPI, body, client
 from torchbuild.commands._planning import plan_elsewhere
-from torchbuild.doctor.diagnose import LINUX_ONLY, diagnose
+from torchbuild.doctor.diagnose import diagnose
+from torchbuild.doctor.platforms import LINUX_ONLY
 from torchbuild.errors import ResolveError
 from torchbuild.resolve.matrix import parse_request
 from torchbuild.resolve.plan import make_plan

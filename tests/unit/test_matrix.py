@@ -10,8 +10,8 @@ from packaging.version import Version
 
 from data.pypi.replay import PROJECTS, PYPI, client
 from torchbuild.errors import InputError, ResolveError
+from torchbuild.resolve.candidates import available_versions
 from torchbuild.resolve.matrix import load_matrix, parse_request, resolve
-from torchbuild.resolve.plan import available_versions
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,11 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import Version
 
 from data.pypi.replay import gpu, profile
+from torchbuild.resolve.candidates import file_version
 from torchbuild.resolve.indexes import IndexClient, Response, Source, parse_json
 from torchbuild.resolve.indexes.simple import for_project
 from torchbuild.resolve.matrix import parse_request
-from torchbuild.resolve.plan import file_version, make_plan
+from torchbuild.resolve.plan import make_plan
 from torchbuild.resolve.variants import Need, Variant, covers, need_for
 from torchbuild.resolve.wheelvariants import (
     Property,

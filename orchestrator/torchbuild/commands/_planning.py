@@ -177,7 +177,8 @@ def plan_elsewhere(
     names the way out."""
     from dataclasses import replace
 
-    from ..doctor.diagnose import LINUX_ONLY, diagnose, foreign_way_out, where_words
+    from ..doctor.diagnose import diagnose
+    from ..doctor.platforms import LINUX_ONLY, foreign_way_out, where_words
     from ..errors import ResolveError
 
     builds = [d for d in result.decisions if d.action == "build"]

@@ -10,7 +10,8 @@ from rich.table import Table
 
 from .. import ui
 from ..detect.torch import probe_installed_torch, probe_runtime
-from ..doctor.diagnose import diagnose, report_json
+from ..doctor.diagnose import diagnose
+from ..doctor.report import report_json
 from ..errors import EXIT_FINDINGS
 from ..resolve.indexes import client_for
 from ..resolve.matrix import PACKAGES, parse_request
@@ -20,7 +21,7 @@ from ._common import json_option, target_option
 from ._planning import index_options, where_pip_looks
 
 if TYPE_CHECKING:
-    from ..doctor.diagnose import Report
+    from ..doctor.report import Report
 
 __all__ = ["doctor"]
 

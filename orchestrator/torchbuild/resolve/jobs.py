@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from ..detect.torch import InstalledTorch
     from ..recipes import Rendered
     from ..target import Target
-    from .plan import Decision, Plan
+    from .plan import Action, Decision, Plan
 
 __all__ = [
     "Against",
@@ -106,7 +106,7 @@ class NoTorch:
 class RunTorch:
     """The torch wheel of this run: the plan's cached or prebuilt one, or one built first."""
 
-    how: Literal["cached", "prebuilt", "build"]
+    how: Action
     version: str
     kind: Literal["run"] = "run"
 
@@ -124,7 +124,7 @@ class CrossTorch:
     """A cross build: headers and libraries from the target's torch wheel of this run, and the
     build scripts run on this machine with its own torch (``scripts``)."""
 
-    how: Literal["cached", "prebuilt", "build"]
+    how: Action
     version: str
     scripts: InstalledTorch
     kind: Literal["target"] = "target"
@@ -313,6 +313,8 @@ def _from_decision(
         assert d.wheel is not None
         w = d.wheel
         return Prebuilt(d.name, version, w.url, w.index, w.sha256, w.filename, d.reason)
+    if d.action != "build":
+        assert_never(d.action)
     request = user_sources.get(name) or _upstream(d.name, version)
     ctx.site.check(f"{d.name} {version}", ctx.variant)
     torch = _torch_base(d.name, needs=name != TORCH, ctx=ctx, torch_job=torch_job)

@@ -12,317 +12,52 @@ file to download; ``build`` says in words why nothing fits and what will be buil
 
 from __future__ import annotations
 
-import functools
-import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, Mapping, Sequence
 
-from packaging.specifiers import SpecifierSet
-from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
-    parse_sdist_filename,
-)
 from packaging.version import InvalidVersion, Version
 
 from ..target import to_json
 from . import choice as choice_mod
 from . import matrix as matrix_mod
 from . import tags, variants, wheelvariants
+from .candidates import (
+    WheelChoice,
+    available_versions,
+    evaluate,
+    file_version,
+    fit_key,
+    pair_by_metadata,
+    pip_key,
+    project_files,
+    with_pairing,
+)
 from .pairing import Pairing
+from .reasons import fit_words, why_not
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from packaging.tags import Tag
-
     from ..detect.torch import InstalledTorch
     from ..sources.index import SdistChoice
     from ..target import Target
-    from .indexes import FileLink, IndexClient, Listing, Source
+    from .indexes import IndexClient, Listing, Source
     from .metadata import MetadataReader
 
 __all__ = [
-    "Candidate",
+    "Action",
     "Decision",
     "Plan",
-    "WheelChoice",
-    "available_versions",
-    "evaluate",
-    "file_version",
-    "friendly_platform",
     "make_plan",
-    "pip_choice",
     "plan_json",
-    "project_files",
     "sdist_decision",
     "source_summaries",
-    "tag_reason",
 ]
 
 JSON_VERSION = 1
 
-
-# -- one file, judged --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WheelChoice:
-    filename: str
-    url: str
-    index: str
-    kind: str  # the source kind: "index", "find-links", "wheelhouse"
-    sha256: str | None = None
-    size: int | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "filename": self.filename,
-            "url": self.url,
-            "index": self.index,
-            "sha256": self.sha256,
-            "size": self.size,
-        }
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One published wheel of the wanted version, with what torchbuild thinks of it."""
-
-    source: Source
-    link: FileLink
-    version: Version
-    tags: frozenset[Tag]
-    rank: int | None  # position of its best tag in the target's list; None = tags do not fit
-    python_ok: bool
-    variant: variants.Variant
-    evidence: str
-    problems: tuple[variants.Problem, ...] = ()
-    notes: tuple[str, ...] = ()
-    pairing: str | None = None  # why it cannot sit on the planned torch
-
-    @property
-    def fits(self) -> bool:
-        return (
-            self.rank is not None and self.python_ok and not self.problems and self.pairing is None
-        )
-
-    def choice(self) -> WheelChoice:
-        return WheelChoice(
-            self.link.filename,
-            self.link.url,
-            self.source.location,
-            self.source.kind,
-            self.link.sha256,
-            self.link.size,
-        )
-
-
-@functools.lru_cache(maxsize=16384)
-def file_version(filename: str) -> tuple[Version, frozenset[Tag] | None] | None:
-    """The version and (for wheels) tags a file name carries; None for other files."""
-    try:
-        if filename.endswith(".whl"):  # a PEP 825 variant label after the platform tag too
-            wheel = wheelvariants.parse_variant_wheel(filename)
-            return wheel.version, wheel.tags
-        if filename.endswith((".tar.gz", ".zip")):
-            return parse_sdist_filename(filename)[1], None
-    except (
-        InvalidWheelFilename,
-        InvalidSdistFilename,
-        InvalidVersion,
-        wheelvariants.VariantsError,
-    ):
-        return None
-    return None
-
-
-def _wheel_arch(wheel_tags: frozenset[Tag], target_arch: str) -> str:
-    for t in wheel_tags:
-        # macOS and Windows wheels are builds of their own (variants.toml keys them by OS).
-        if t.platform.startswith("macosx_"):
-            return "macos"
-        if t.platform.startswith("win"):
-            return "windows"
-    for t in wheel_tags:
-        if t.platform.endswith("_" + target_arch) or t.platform == f"linux_{target_arch}":
-            return target_arch
-    for t in wheel_tags:
-        for arch in ("x86_64", "aarch64"):
-            if t.platform.endswith(arch):
-                return arch
-    return target_arch
-
-
-def evaluate(
-    project: str,
-    version: Version,
-    files: Iterable[tuple[Source, FileLink]],
-    target: Target,
-    tagset: tags.TagSet,
-    need: variants.Need | None,
-    *,
-    torch_for: Version | None = None,
-    facts: variants.Facts | None = None,
-    book: wheelvariants.Book | None = None,
-) -> list[Candidate]:
-    """Every non-yanked wheel of ``project`` ``version`` (local labels included), judged."""
-    want = SpecifierSet(f"=={version}")
-    python = target.python.version if target.python else "0"
-    out = []
-    for source, link in files:
-        parsed = file_version(link.filename)
-        if parsed is None or link.yanked:
-            continue
-        found_version, wheel_tags = parsed
-        if wheel_tags is None:  # an sdist
-            continue
-        if not want.contains(found_version, prereleases=True):
-            continue
-        variant, evidence = variants.wheel_variant(
-            project,
-            found_version,
-            _wheel_arch(wheel_tags, target.arch),
-            source,
-            torch_for=torch_for,
-            facts=facts,
-        )
-        label = wheelvariants.label_of(link.filename)
-        if label is not None:  # a variant wheel: its properties, from the index's variants.json
-            book = book or wheelvariants.Book({}, lambda _link: b"")
-            variant, evidence, found, notes = book.judge(
-                source, project, found_version, label, variant, evidence, need
-            )
-        else:
-            found, notes = variants.problems(variant, need) if need is not None else ([], [])
-        out.append(
-            Candidate(
-                source,
-                link,
-                found_version,
-                wheel_tags,
-                tagset.best_rank(wheel_tags),
-                tags.python_admits(link.requires_python, python),
-                variant,
-                evidence,
-                tuple(found),
-                tuple(notes),
-            )
-        )
-    return out
-
-
-def _pip_key(c: Candidate) -> tuple[int, Version, int]:
-    # pip's CandidateEvaluator: not yanked, then the highest version (local labels count), then
-    # the most specific tag. Yanked files never get here.
-    return (1, c.version, -(c.rank if c.rank is not None else 10**9))
-
-
-def _fit_key(c: Candidate, need: variants.Need) -> tuple[bool, bool, int, Version, int]:
-    """Among wheels that all work: the build made for what the target uses first (a CPU-only
-    wheel for a machine without an NVIDIA GPU is a fraction of a CUDA build's size, without its
-    gigabytes of nvidia-* wheels); on a GPU, a CUDA the driver runs natively before one that
-    needs minor-version compatibility (which cannot JIT newer PTX), the newest CUDA first; then
-    pip's order."""
-    kind = c.variant.kind == ("cpu" if need.kind == "cpu" else "cuda")
-    if need.kind != "cuda":
-        return (kind, True, 0, *_pip_key(c)[1:])
-    cuda = variants.cuda_number(c.variant.cuda)
-    native = not need.driver_cuda or cuda <= variants.cuda_number(need.driver_cuda)
-    return (kind, native, cuda, *_pip_key(c)[1:])
-
-
-def pip_choice(candidates: Iterable[Candidate]) -> Candidate | None:
-    """The file pip would take among ``candidates`` on tags and Requires-Python alone."""
-    usable = [c for c in candidates if c.rank is not None and c.python_ok]
-    return max(usable, key=_pip_key) if usable else None
-
-
-# -- why nothing fits, in words ----------------------------------------------------------------
-
-
-def friendly_platform(platform: str) -> str:
-    if platform == "any":
-        return "any platform"
-    if platform.startswith(("manylinux", "musllinux", "linux_")):
-        arch = re.sub(r"^(manylinux_\d+_\d+|musllinux_\d+_\d+|manylinux\d*|linux)_", "", platform)
-        libc = " (musl)" if platform.startswith("musllinux") else ""
-        return f"Linux {arch}{libc}"
-    if platform.startswith("macosx"):
-        return "macOS " + platform.rsplit("_", 1)[-1]
-    if platform.startswith("win"):
-        return {
-            "win_amd64": "Windows x86-64",
-            "win32": "Windows x86",
-            "win_arm64": "Windows arm64",
-        }.get(platform, platform)
-    return platform
-
-
-def _interp_label(t: Tag) -> str:
-    return t.abi if t.abi not in ("none", "abi3") else t.interpreter
-
-
-def _sorted_interps(labels: Iterable[str]) -> list[str]:
-    def key(label: str) -> tuple[int, int, str]:
-        m = re.match(r"^[a-z]+(\d)(\d+)(.*)$", label)
-        return (int(m.group(1)), int(m.group(2)), m.group(3)) if m else (0, 0, label)
-
-    return sorted(set(labels), key=key)
-
-
-def tag_reason(
-    project: str, version: Version, wheels: Sequence[Candidate], target: Target, tagset: tags.TagSet
-) -> str:
-    """Why none of ``wheels`` (all of one version) has tags this target accepts."""
-    head = f"no wheel for {tagset.interpreter} on {tagset.best_platform}"
-    what = f"the published {project} {version.public} wheels"
-    if not wheels:
-        return f"{head}: no {project} {version.public} wheel is published on the configured indexes"
-    interp_ok = [c for c in wheels if any(tagset.accepts_interpreter(t) for t in c.tags)]
-    parts: list[str] = []
-    if not interp_ok:
-        labels = _sorted_interps(_interp_label(t) for c in wheels for t in c.tags)
-        parts.append(f"{what} are for {', '.join(labels)}")
-    pool = interp_ok or list(wheels)
-    arch = target.arch
-    same_arch = {
-        t.platform
-        for c in pool
-        for t in c.tags
-        if t.platform.endswith("_" + arch) and not t.platform.startswith("macosx")
-    }
-    if target.os != "linux":
-        # A Mac's or a Windows Python's platform tags are whole (no glibc to compare).
-        same_arch = set()
-        chip = "arm64" if arch == "aarch64" else arch
-        arch = f"macOS {chip}" if target.os == "macos" else f"{target.os} ({tagset.best_platform})"
-    if any(c.rank is None and any(t.platform == "any" for t in c.tags) for c in pool):
-        pass  # pure wheels only fail on the interpreter
-    elif not same_arch:
-        platforms = sorted({friendly_platform(t.platform) for c in wheels for t in c.tags})
-        parts.append(f"none is built for {arch} (published for: {', '.join(platforms)})")
-    else:
-        glibc_needed = sorted(
-            g for g in (tags.glibc_of_platform(p) for p in same_arch) if g is not None
-        )
-        if (
-            target.libc.name == "musl"
-            and glibc_needed
-            and not any(p.startswith("musllinux") for p in same_arch)
-        ):
-            parts.append(f"{what} for {arch} need glibc (manylinux); this target uses musl libc")
-        elif glibc_needed and not any(tagset.accepts_platform(p) for p in same_arch):
-            need = glibc_needed[0]
-            have = target.libc.version or f"an unknown version (assumed {tags.ASSUMED_GLIBC})"
-            parts.append(
-                f"{what} need glibc {need[0]}.{need[1]}; this target has {have}"
-                if interp_ok
-                else f"they also need glibc {need[0]}.{need[1]}; this target has {have}"
-            )
-    if not parts:
-        parts.append(f"{what} carry tags this target does not accept")
-    return f"{head}: " + "; ".join(parts)
+#: What the plan does with a package: reuse the wheelhouse's wheel, download one, or build it.
+Action = Literal["cached", "prebuilt", "build"]
 
 
 # -- decisions ---------------------------------------------------------------------------------
@@ -332,7 +67,7 @@ def tag_reason(
 class Decision:
     name: str
     version: Version
-    action: str  # "cached", "prebuilt", "build"
+    action: Action
     reason: str
     wheel: WheelChoice | None = None
     variant: variants.Variant | None = None
@@ -372,21 +107,6 @@ class Plan:
     newer: choice_mod.BuildCost | None = None
     #: Sets passed over, and why.
     choice_notes: tuple[str, ...] = ()
-
-
-def available_versions(listings: Iterable[Listing]) -> dict[str, set[Version]]:
-    """Public versions each project has non-yanked files for, over every answering source."""
-    out: dict[str, set[Version]] = {}
-    for listing in listings:
-        for link in listing.files:
-            parsed = None if link.yanked else file_version(link.filename)
-            if parsed is not None:
-                out.setdefault(listing.project, set()).add(Version(parsed[0].public))
-    return out
-
-
-def project_files(listings: Iterable[Listing], project: str) -> list[tuple[Source, FileLink]]:
-    return [(li.source, f) for li in listings if li.project == project and li.ok for f in li.files]
 
 
 def _toolchain_notes(target: Target, series: matrix_mod.Series | None) -> list[str]:
@@ -462,10 +182,10 @@ def _decide(
         judged = []
         for c in candidates:
             clause = variants.pairing_problem(c.variant, torch_variant, stable_abi=stable)
-            judged.append(c if clause is None else _with_pairing(c, clause))
+            judged.append(c if clause is None else with_pairing(c, clause))
         candidates = judged
         if pairing is not None and torch_wheel is not None:
-            candidates = _pair_by_metadata(candidates, pairing, torch_wheel)
+            candidates = pair_by_metadata(candidates, pairing, torch_wheel)
     paired = ""
     if pin is not None and torch_version is not None:
         paired = f"; it goes with torch {torch_version}: {pin.text}"
@@ -476,13 +196,13 @@ def _decide(
     elif force_build:
         fitting = [c for c in candidates if c.fits]
         reason = "--prefer build: built from source" + (
-            f", although {max(fitting, key=_pip_key).evidence} fits" if fitting else ""
+            f", although {max(fitting, key=pip_key).evidence} fits" if fitting else ""
         )
     else:
         fitting = [c for c in candidates if c.fits]
         cached = [c for c in fitting if c.source.kind == "wheelhouse"]
         if cached:
-            best = max(cached, key=_pip_key)
+            best = max(cached, key=pip_key)
             return Decision(
                 project,
                 version,
@@ -494,8 +214,8 @@ def _decide(
                 role=role,
             )
         if fitting:
-            best = max(fitting, key=lambda c: _fit_key(c, need))
-            reason = f"{best.evidence} fits: {_fit_words(best, tagset, need)}{paired}"
+            best = max(fitting, key=lambda c: fit_key(c, need))
+            reason = f"{best.evidence} fits: {fit_words(best, tagset, need)}{paired}"
             return Decision(
                 project,
                 version,
@@ -506,7 +226,7 @@ def _decide(
                 notes=best.notes,
                 role=role,
             )
-        reason = _why_not(project, version, candidates, target, tagset, torch_text) + paired
+        reason = why_not(project, version, candidates, target, tagset, torch_text) + paired
     return _build_decision(
         project,
         version,
@@ -549,39 +269,6 @@ def _build_decision(
     )
 
 
-def _pair_by_metadata(
-    candidates: Sequence[Candidate], pairing: Pairing, torch_wheel: Version
-) -> list[Candidate]:
-    """Fitting wheels checked against their own METADATA, in the order they would be taken
-    (the wheelhouse's, then pip's order), until one passes: the rest are never read."""
-    order = sorted(
-        (i for i, c in enumerate(candidates) if c.fits),
-        key=lambda i: (candidates[i].source.kind == "wheelhouse", _pip_key(candidates[i])),
-        reverse=True,
-    )
-    out = list(candidates)
-    for i in order:
-        out[i] = _metadata_pairing(candidates[i], pairing, torch_wheel)
-        if out[i].fits:
-            break
-    return out
-
-
-def _metadata_pairing(c: Candidate, pairing: Pairing, torch_wheel: Version) -> Candidate:
-    """A fitting companion wheel whose own METADATA asks for another torch cannot sit on it
-    (``torch==2.6.0+cu126`` on PyTorch's index is not PyPI's 2.6.0)."""
-    if not c.fits:
-        return c
-    found = pairing.read(c.link)
-    if found is None:
-        return c
-    spec = found.local or found.spec
-    want = torch_wheel if found.local is not None else Version(torch_wheel.public)
-    if spec.contains(want, prereleases=True):
-        return c
-    return _with_pairing(c, f"{found.text}, and this torch is {torch_wheel}")
-
-
 def sdist_decision(choice: SdistChoice) -> Decision:
     """A package without a recipe of its own, built from its sdist on an index."""
     reason = "torchbuild has no recipe of its own for it: its sdist builds through the generic one"
@@ -589,79 +276,6 @@ def sdist_decision(choice: SdistChoice) -> Decision:
     return Decision(
         choice.project, choice.version, "build", reason, None, None, choice.describe(), recipe
     )
-
-
-def _with_pairing(c: Candidate, clause: str) -> Candidate:
-    return Candidate(
-        c.source,
-        c.link,
-        c.version,
-        c.tags,
-        c.rank,
-        c.python_ok,
-        c.variant,
-        c.evidence,
-        c.problems,
-        c.notes,
-        clause,
-    )
-
-
-def _rank_or_last(tagset: tags.TagSet, tag: Tag) -> int:
-    rank = tagset.rank(tag)
-    return 10**9 if rank is None else rank
-
-
-def _fit_words(c: Candidate, tagset: tags.TagSet, need: variants.Need) -> str:
-    best = min(c.tags, key=lambda t: _rank_or_last(tagset, t))
-    words = f"{best} is a tag this target accepts; "
-    if need.kind == "cuda":
-        gpus = ", ".join(variants.sm(cc) for cc in need.capabilities)
-        words += f"{c.variant.phrase()} with kernels for {gpus}"
-        if need.driver_cuda:
-            words += f", and the driver runs CUDA {need.driver_cuda}"
-    elif c.variant.kind == "cuda":
-        words += f"{c.variant.phrase()}, which runs on the CPU too ({need.why})"
-    else:
-        words += f"{c.variant.phrase()} ({need.why})"
-    return words
-
-
-def _why_not(
-    project: str,
-    version: Version,
-    candidates: Sequence[Candidate],
-    target: Target,
-    tagset: tags.TagSet,
-    torch_text: str | None,
-) -> str:
-    if not candidates:
-        return (
-            f"no {project} {version} wheel is published on the configured indexes; "
-            "it will be built from source"
-        )
-    tag_ok = [c for c in candidates if c.rank is not None]
-    if not tag_ok:
-        return tag_reason(project, version, candidates, target, tagset)
-    py_ok = [c for c in tag_ok if c.python_ok]
-    if not py_ok:
-        needs = sorted({c.link.requires_python or "" for c in tag_ok})
-        have = target.python.version if target.python else "?"
-        return (
-            f"the {project} {version} wheels that fit the tags require Python "
-            f"{' or '.join(needs)}; this target has {have}"
-        )
-    reasons: list[str] = []
-    for c in sorted(py_ok, key=lambda c: c.rank if c.rank is not None else 0):
-        if c.problems:
-            text = variants.explain(c.evidence, c.variant, list(c.problems))
-        elif c.pairing is not None:
-            text = f"{c.evidence} cannot sit on {torch_text or 'this torch'}: {c.pairing}"
-        else:
-            continue
-        if text not in reasons:
-            reasons.append(text)
-    return "; ".join(reasons[:3]) or f"no {project} {version} wheel fits this target"
 
 
 def make_plan(

@@ -377,7 +377,7 @@ class Book:
         evidence: str,
         need: variants.Need | None,
     ) -> tuple[variants.Variant, str, list[variants.Problem], list[str]]:
-        """A variant wheel's verdict for :func:`torchbuild.resolve.plan.evaluate`."""
+        """A variant wheel's verdict for :func:`torchbuild.resolve.candidates.evaluate`."""
         described = self.describe(source, project, version)
         props = described.properties(label) if isinstance(described, VariantsFile) else None
         if props is None:

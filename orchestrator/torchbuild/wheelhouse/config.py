@@ -34,7 +34,7 @@ from ..resolve.wheelvariants import VariantsError, label_of, parse_variant_wheel
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from ..resolve.plan import Decision
+    from ..resolve.plan import Action, Decision
     from .manifest import Entry
 
 __all__ = [
@@ -287,7 +287,7 @@ class Route:
 
     project: str
     version: Version
-    action: str  #: the plan's decision: "cached", "prebuilt" or "build"
+    action: Action  #: the plan's decision: "cached", "prebuilt" or "build"
     index_url: str  #: where pip/uv find it: the wheelhouse for cached and built packages
     index_name: str  #: the name uv knows that index by
     index_format: str  #: "simple" (a PEP 503/691 index) or "flat" (a find-links page/directory)
