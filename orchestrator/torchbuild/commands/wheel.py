@@ -321,7 +321,7 @@ def wheel(
                 continue
             if many:
                 out.print(f"[bold]{escape(job.label)}[/]")
-            producer = Pipeline(
+            pipeline = Pipeline(
                 job.target,
                 job.options,
                 out,
@@ -330,22 +330,22 @@ def wheel(
             )
             installed = job.plan is not None and job.plan.resolution.torch_role == "installed"
             try:
-                producer.run(job.jobs, torch_installed=installed)
+                pipeline.run(job.jobs, torch_installed=installed)
             except TorchbuildError as exc:
                 # One target failing does not stop the others; the summary says which and why.
                 if not many:
-                    rows.extend((job.label, o) for o in producer.outcomes)
+                    rows.extend((job.label, o) for o in pipeline.outcomes)
                     if rows:
                         _print_summary(out, rows, many)
                     raise
                 ui.err_console.print(f"[red]error:[/] {escape(job.label)}: {escape(exc.message)}")
                 failures.append((job.label, exc))
             except KeyboardInterrupt:
-                rows.extend((job.label, o) for o in producer.outcomes)
+                rows.extend((job.label, o) for o in pipeline.outcomes)
                 if rows:
                     _print_summary(out, rows, many)
                 raise
-            rows.extend((job.label, o) for o in producer.outcomes)
+            rows.extend((job.label, o) for o in pipeline.outcomes)
     wheelhouse_dir = next((j.options.wheelhouse for j in jobs_ if j.options), None)
     if as_json:
         ui.print_json(
