@@ -518,12 +518,10 @@ def _config_for_plan(
     requests = [parse_request(word) for word in words]
     if not requests:
         raise InputError("--for names no package", hint="e.g. --for 'torch torchvision'")
-    settings, target, pip, sources = where_pip_looks(target_spec, None, extra, (), offline=False)
-    if wheelhouse is not None:  # the plan must look in that wheelhouse for cached wheels
-        from ..resolve.indexes import configured_sources
-
-        settings = settings_from(wheelhouse=wheelhouse, extra_index_url=extra)
-        sources = configured_sources(settings, pip)
+    # The plan looks in that wheelhouse for cached wheels, and in the known sources for --cuda.
+    settings, target, pip, sources = where_pip_looks(
+        target_spec, None, extra, (), offline=False, cuda=cuda, wheelhouse=wheelhouse
+    )
     wh = Wheelhouse(settings.wheelhouse_dir)
     plan = plan_for(
         target,
