@@ -522,7 +522,8 @@ def test_no_known_indexes_flag_and_setting(cli_env: dict[str, str]) -> None:
         )
     for data in (flag, setting):
         assert [row["known"] for row in data["sources"]] == [None, None]
-    assert all(path.startswith("/pypi/") for path in served.requests)
+    # PyPI's pages and its files' METADATA only: no known index was asked.
+    assert all(path.startswith(("/pypi/", "/files/")) for path in served.requests)
 
 
 def test_an_unreachable_known_source_never_stops_the_plan(cli_env: dict[str, str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -534,3 +535,36 @@ def test_a_given_source_is_built_even_where_a_wheel_fits(pypi: IndexClient) -> N
     assert torch.wheel is None
     assert torch.source == "/src/pytorch-2.13.0"
     assert torch.reason == "built from the given source (/src/pytorch-2.13.0)"
+
+
+def test_the_plan_reads_a_pypi_torch_wheels_cuda_from_its_metadata(tmp_path: Path) -> None:
+    """A facts table that is wrong about a release (here: PyPI's aarch64 torch 2.15.0 listed
+    as CPU-only) is corrected by the wheel's own METADATA (cuda-toolkit==13.2.2)."""
+    from torchbuild import resources
+    from torchbuild.resolve import variants
+
+    data = copy.deepcopy(resources.table("variants"))
+    for row in data["pypi"]:
+        if row["arch"] == "aarch64" and row["torch"] == ">=2.15":
+            row["cuda"] = "none"
+    wrong = variants._build_facts(data)
+    pi = load_target("rpi5-bookworm-arm64")
+    replay = Replay(metadata=True)
+    requests = [parse_request("torch==2.15.0")]
+    blind = make_plan(pi, requests, sources=[PYPI], client=client(tmp_path / "a"), facts=wrong)
+    seeing = make_plan(
+        pi,
+        requests,
+        sources=[PYPI],
+        client=client(tmp_path / "b", replay),
+        facts=wrong,
+        metadata=reader(tmp_path / "b", replay),
+    )
+    (before,) = blind.decisions
+    (after,) = seeing.decisions
+    assert before.variant is not None
+    assert before.variant.kind == "cpu"
+    assert after.variant is not None
+    assert (after.variant.kind, after.variant.cuda) == ("cuda", "13.2")
+    assert "its METADATA requires CUDA 13.2" in after.reason
+    assert any(url.endswith("manylinux_2_28_aarch64.whl.metadata") for url in replay.metadata_calls)

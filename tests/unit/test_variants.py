@@ -297,3 +297,55 @@ def test_index_facts_name_known_families_only() -> None:
     assert {p.family for p in load_facts().indexes} <= set(get_args(Family))
     with pytest.raises(ValueError, match="unknown wheel family 'conda'"):
         _family("conda")
+
+
+def _torch_requires(filename: str) -> list[str]:
+    import json
+    from pathlib import Path
+
+    from packaging.metadata import Metadata
+
+    recorded = Path(__file__).parents[1] / "data" / "pypi" / "torch-metadata.json"
+    text = json.loads(recorded.read_text(encoding="utf-8"))[filename]
+    return [str(r) for r in Metadata.from_email(text, validate=False).requires_dist or []]
+
+
+@pytest.mark.parametrize(
+    ("filename", "arch", "expected"),
+    [
+        # cuda-toolkit[...]==13.2.2 (the newer form)
+        ("torch-2.15.0-cp311-cp311-manylinux_2_28_x86_64.whl", "x86_64", "13.2"),
+        ("torch-2.15.0-cp311-cp311-manylinux_2_28_aarch64.whl", "aarch64", "13.2"),
+        ("torch-2.14.1-cp312-cp312-manylinux_2_28_aarch64.whl", "aarch64", "13.0"),
+        # nvidia-cuda-runtime-cu12==12.8.90, for x86_64 only: a CPU build on aarch64
+        ("torch-2.10.0-cp311-cp311-manylinux_2_28_x86_64.whl", "x86_64", "12.8"),
+        ("torch-2.10.0-cp311-cp311-manylinux_2_28_aarch64.whl", "aarch64", "none"),
+    ],
+)
+def test_cuda_read_from_a_wheels_own_metadata(filename: str, arch: str, expected: str) -> None:
+    from torchbuild.resolve.pairing import marker_environment
+
+    env = marker_environment(profile(arch=arch))
+    assert variants.cuda_of_requirements(_torch_requires(filename), env) == expected
+    # ... and it agrees with the facts table for these releases.
+    version = Version(filename.split("-")[1])
+    table, _ = variants.wheel_variant("torch", version, arch, PYPI)
+    assert (table.cuda if table.kind == "cuda" else "none") == expected
+
+
+def test_a_wheels_metadata_outranks_the_facts_table() -> None:
+    # The table is kept by hand; a release it does not know yet says more in its METADATA.
+    table = Variant("cuda", "13.2", family="pypi")
+    found, evidence = variants.with_metadata_cuda(
+        table, "PyPI's torch 2.16.0 for x86_64", "13.3", "x86_64"
+    )
+    assert (found.kind, found.cuda) == ("cuda", "13.3")
+    assert evidence.endswith("(its METADATA requires CUDA 13.3)")
+    same, words = variants.with_metadata_cuda(table, "PyPI's torch", "13.2", "x86_64")
+    assert (same, words) == (table, "PyPI's torch")
+    cpu, words = variants.with_metadata_cuda(table, "PyPI's torch", "none", "aarch64")
+    assert cpu.kind == "cpu"
+    assert "for other machines only" in words
+    assert variants.with_metadata_cuda(table, "e", None, "x86_64") == (table, "e")
+    # No CUDA requirement at all says nothing (old wheels bundled their CUDA libraries).
+    assert variants.cuda_of_requirements(["numpy", "sympy>=1.13"], {}) is None

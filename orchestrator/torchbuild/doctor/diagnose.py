@@ -90,6 +90,7 @@ class Judge:
                 self.need,
                 torch_for=torch_for,
                 book=self.book,
+                requires=self.pairing.requires_of,
             )
         return self._memo[key]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from packaging.specifiers import SpecifierSet
 from packaging.utils import (
@@ -20,6 +20,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from . import tags, variants, wheelvariants
+from .pairing import marker_environment
 
 if TYPE_CHECKING:
     from packaging.tags import Tag
@@ -142,8 +143,15 @@ def evaluate(
     torch_for: Version | None = None,
     facts: variants.Facts | None = None,
     book: wheelvariants.Book | None = None,
+    requires: Callable[[FileLink], Sequence[str] | None] | None = None,
 ) -> list[Candidate]:
-    """Every non-yanked wheel of ``project`` ``version`` (local labels included), judged."""
+    """Every non-yanked wheel of ``project`` ``version`` (local labels included), judged.
+
+    ``requires`` reads a wheel's ``Requires-Dist`` (its METADATA, from the index): for PyPI's
+    torch wheels, which carry no label, the CUDA runtime they require outranks the facts table.
+    It is asked only for wheels whose tags suit the target.
+    """
+    env = marker_environment(target)
     want = SpecifierSet(f"=={version}")
     python = target.python.version if target.python else "0"
     out = []
@@ -165,6 +173,24 @@ def evaluate(
             facts=facts,
         )
         label = wheelvariants.label_of(link.filename)
+        rank = tagset.best_rank(wheel_tags)
+        if (
+            requires is not None
+            and project == "torch"
+            and variant.family == "pypi"
+            and label is None
+            and found_version.local is None
+            and rank is not None
+        ):
+            needs = requires(link)
+            if needs is not None:
+                variant, evidence = variants.with_metadata_cuda(
+                    variant,
+                    evidence,
+                    variants.cuda_of_requirements(needs, env),
+                    _wheel_arch(wheel_tags, target.arch),
+                    facts,
+                )
         if label is not None:  # a variant wheel: its properties, from the index's variants.json
             book = book or wheelvariants.Book({}, lambda _link: b"")
             variant, evidence, found, notes = book.judge(
@@ -178,7 +204,7 @@ def evaluate(
                 link,
                 found_version,
                 wheel_tags,
-                tagset.best_rank(wheel_tags),
+                rank,
                 tags.python_admits(link.requires_python, python),
                 variant,
                 evidence,

@@ -150,6 +150,13 @@ class Pairing:
             return self.matrix.pin(package, version)
         return found
 
+    def requires_of(self, link: FileLink) -> tuple[str, ...] | None:
+        """One wheel's ``Requires-Dist``; None when its METADATA cannot be had."""
+        if self.reader is None:
+            return None
+        found = self.reader.read(link).metadata
+        return None if found is None else found.requires_dist
+
     def read(self, link: FileLink) -> TorchPin | None:
         """The pin one wheel's METADATA gives; None when it cannot be had or names no torch."""
         if self.reader is None:

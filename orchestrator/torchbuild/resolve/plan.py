@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from ..detect.torch import InstalledTorch
     from ..sources.index import SdistChoice
     from ..target import Target
-    from .indexes import IndexClient, Listing, Source
+    from .indexes import FileLink, IndexClient, Listing, Source
     from .metadata import MetadataReader
 
 __all__ = [
@@ -161,6 +161,7 @@ def _decide(
     pairing: Pairing | None = None,
     torch_wheel: Version | None = None,
     force_build: bool = False,
+    requires: Callable[[FileLink], Sequence[str] | None] | None = None,
 ) -> Decision:
     torch_for = None
     if project != "torch":
@@ -176,6 +177,7 @@ def _decide(
         torch_for=torch_for,
         facts=facts,
         book=book,
+        requires=requires,
     )
     if project != "torch" and torch_variant is not None:
         stable = matrix.is_stable_abi(project, version)
@@ -366,6 +368,7 @@ def make_plan(
             pairing=pairing if companion else None,
             torch_wheel=_wheel_version(torch, installed) if companion else None,
             force_build=prefer == "build" and project in asked,
+            requires=pairing.requires_of,
         )
 
     chosen = choice_mod.choose(

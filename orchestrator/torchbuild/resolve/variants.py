@@ -13,9 +13,12 @@ import functools
 import re
 import urllib.parse
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal, Mapping, cast, get_args
+from typing import TYPE_CHECKING, Any, Literal, Mapping, Sequence, cast, get_args
 
+from packaging.markers import InvalidMarker, UndefinedComparison, UndefinedEnvironmentName
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from .. import resources
@@ -39,6 +42,7 @@ __all__ = [
     "check_cuda_option",
     "covers_by_sass",
     "cuda_number",
+    "cuda_of_requirements",
     "describe_need",
     "driver_runs",
     "explain",
@@ -51,6 +55,7 @@ __all__ = [
     "problems",
     "variant_of_label",
     "wheel_variant",
+    "with_metadata_cuda",
 ]
 
 #: What a build targets; "unknown" where nothing says.
@@ -330,6 +335,65 @@ def wheel_variant(
     if variant.family in OFFICIAL:
         variant = _with_official_archs(variant, arch, facts)
     return variant, evidence
+
+
+#: Requirements that pin the CUDA runtime a wheel was built with: PyTorch's wheels name
+#: ``nvidia-cuda-runtime-cu12==12.8.90`` up to 2.10 and ``cuda-toolkit[...]==13.2.2`` after.
+_CUDA_RUNTIMES = ("cuda-toolkit", "nvidia-cuda-runtime")
+
+
+def cuda_of_requirements(requires_dist: Sequence[str], env: Mapping[str, str]) -> str | None:
+    """What a wheel's ``Requires-Dist`` says of its CUDA on the machine ``env`` describes.
+
+    "X.Y" when a CUDA runtime requirement applies there; "none" when it names NVIDIA libraries
+    for other machines only (PyPI's aarch64 torch 2.10 names them for x86_64: a CPU build on
+    aarch64); None when it names none, which says nothing (old wheels bundled their CUDA).
+    """
+    named = False
+    for text in requires_dist:
+        try:
+            req = Requirement(text)
+        except InvalidRequirement:
+            continue
+        name = canonicalize_name(req.name)
+        if not name.startswith(("nvidia-", "cuda-")):
+            continue
+        named = True
+        try:
+            if req.marker is not None and not req.marker.evaluate(dict(env)):
+                continue
+        except (InvalidMarker, UndefinedComparison, UndefinedEnvironmentName):
+            continue
+        runtime = name == _CUDA_RUNTIMES[0] or re.fullmatch(r"nvidia-cuda-runtime(-cu\d+)?", name)
+        if not runtime:
+            continue
+        for spec in req.specifier:
+            if spec.operator in ("==", "===", "~=", ">="):
+                parts = spec.version.split(".")
+                if len(parts) >= 2 and parts[0].isdigit() and parts[1].isdigit():
+                    return f"{int(parts[0])}.{int(parts[1])}"
+    return "none" if named else None
+
+
+def with_metadata_cuda(
+    variant: Variant, evidence: str, cuda: str | None, arch: str, facts: Facts | None = None
+) -> tuple[Variant, str]:
+    """A PyPI wheel's variant corrected by what its METADATA says (``cuda_of_requirements``):
+    the wheel's own requirements outrank the facts table, which is kept by hand. The evidence
+    says so when they differ."""
+    if cuda is None:
+        return variant, evidence
+    if cuda == "none":
+        if variant.kind == "cpu":
+            return variant, evidence
+        found = Variant("cpu", family=variant.family)
+        return found, f"{evidence} (its METADATA names CUDA libraries for other machines only)"
+    if variant.kind == "cuda" and variant.cuda and _mm(variant.cuda) == cuda:
+        return variant, evidence
+    found = Variant("cuda", cuda, family=variant.family, platform=variant.platform)
+    if found.family in OFFICIAL:
+        found = _with_official_archs(found, arch, facts or load_facts())
+    return found, f"{evidence} (its METADATA requires CUDA {cuda})"
 
 
 # -- what the target needs ---------------------------------------------------------------------

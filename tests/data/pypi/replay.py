@@ -31,9 +31,13 @@ def body(project: str, kind: str = "json") -> bytes:
 
 @functools.lru_cache(maxsize=None)
 def recorded_metadata() -> dict[str, bytes]:
-    """File name -> its recorded METADATA (``record_metadata.py``)."""
+    """File name -> its recorded METADATA (``record_metadata.py``; a few torch wheels' in
+    ``torch-metadata.json``, headers only, read from PyPI's wheels in December 2026)."""
     data = json.loads(gzip.decompress((HERE / "metadata.json.gz").read_bytes()))
-    return {name: data["texts"][key].encode() for name, key in data["files"].items()}
+    out = {name: data["texts"][key].encode() for name, key in data["files"].items()}
+    torch = json.loads((HERE / "torch-metadata.json").read_text(encoding="utf-8"))
+    out.update({name: text.encode() for name, text in torch.items()})
+    return out
 
 
 def _announce(project: str) -> bytes:
