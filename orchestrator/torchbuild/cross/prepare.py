@@ -32,6 +32,7 @@ from ..fs import remove_dead_temps
 from ..roots.aptsources import host_mirror, read_apt_sources
 from ..roots.marker import now
 from ..roots.runner import run_long
+from .alternatives import Alternative, apply_alternatives, parse_alternatives, postinst_of
 from .arches import cross_arch
 from .sysroot import Sysroot, fix_absolute_links, inspect_sysroot
 
@@ -192,10 +193,12 @@ def _downloaded(state: Path, what: str) -> list[Path]:
     return debs
 
 
-def _extract(debs: Sequence[Path], into: Path) -> None:
+def _extract(debs: Sequence[Path], into: Path) -> list[Alternative]:
+    """Unpack ``debs`` into ``into``; the alternatives their ``postinst`` scripts register."""
     dpkg_deb = run.which("dpkg-deb")
     if dpkg_deb is None:
         raise ToolchainError("dpkg-deb is not installed", hint="apt-get install dpkg")
+    alternatives = []
     for deb in debs:
         done = run.capture([str(dpkg_deb), "-x", str(deb), str(into)], timeout=600)
         if not done.ok:
@@ -203,6 +206,8 @@ def _extract(debs: Sequence[Path], into: Path) -> None:
                 f"dpkg-deb could not unpack {deb.name}: {done.stderr.strip()[-300:]}",
                 hint="the download may be damaged; run the command again",
             )
+        alternatives += parse_alternatives(postinst_of(deb, str(dpkg_deb)))
+    return alternatives
 
 
 def _remove_stale(dest: Path) -> None:
@@ -268,8 +273,11 @@ def prepare_sysroot(
         _apt(config, ["install", "-y", "-q", "--download-only", *wanted], what)
         debs = _downloaded(state, what)
         partial.mkdir()
-        _extract(debs, partial)
+        alternatives = _extract(debs, partial)
         fix_absolute_links(partial)
+        # Once every package is in and every link points inside: a link may lead into
+        # another package's files.
+        apply_alternatives(partial, alternatives)
         inspect_sysroot(partial, names.arch, python_version=python_version)
         record = SysrootRecord(
             dist=dist,
