@@ -18,17 +18,28 @@ from .arches import cross_arch
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-__all__ = ["emulator", "run_under_qemu"]
+__all__ = ["emulator", "find_emulator", "run_under_qemu"]
+
+
+def find_emulator(arch: str, path: str | None = None) -> Path | None:
+    """QEMU's user emulator for ``arch`` on this machine, or None.
+
+    Debian up to bookworm names the static build ``qemu-aarch64-static`` (package
+    qemu-user-static); from trixie the ``qemu-user`` package itself is static and names it
+    ``qemu-aarch64``. Either runs a program given ``-L SYSROOT``.
+    """
+    names = cross_arch(arch)
+    return run.which(f"qemu-{names.qemu}-static", path) or run.which(f"qemu-{names.qemu}", path)
 
 
 def emulator(arch: str, path: str | None = None) -> Path:
-    """The static QEMU user emulator for ``arch`` on this machine."""
+    """QEMU's user emulator for ``arch`` on this machine; a clear error when there is none."""
     names = cross_arch(arch)
-    found = run.which(f"qemu-{names.qemu}-static", path)
+    found = find_emulator(arch, path)
     if found is None:
         raise ToolchainError(
             f"qemu-{names.qemu}-static is not installed; it runs {names.arch} programs here",
-            hint="apt-get install qemu-user-static",
+            hint="apt-get install qemu-user-static (Debian trixie and newer: qemu-user)",
         )
     return found
 

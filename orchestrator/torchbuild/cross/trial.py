@@ -19,9 +19,8 @@ from typing import TYPE_CHECKING
 
 from .. import run
 from ..errors import BuildError, NetworkError, VerifyError
-from .arches import cross_arch
 from .check import check_foreign_wheel
-from .qemu import run_under_qemu
+from .qemu import find_emulator, run_under_qemu
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -100,7 +99,7 @@ def verify_foreign_wheel(
             f"{wheel.name} would not load on the target: {problems[0]}{more}",
             hint="nothing was published; add what is missing to the sysroot or the wheel",
         )
-    qemu = run.which(f"qemu-{cross_arch(arch).qemu}-static")
+    qemu = find_emulator(arch)
     if sysroot.python is None or qemu is None:
         missing = "the sysroot has no Python" if sysroot.python is None else "QEMU is not here"
         return ForeignVerified(f"smoke test not run: {missing}", emulated=False)
@@ -140,14 +139,14 @@ def verify_foreign_wheel(
             if not first.ok:
                 return ForeignVerified(
                     f"smoke test not run: what it is installed with does not run under "
-                    f"qemu-{arch}-static here ({_last_line(first)})",
+                    f"{qemu.name} here ({_last_line(first)})",
                     emulated=False,
                 )
         done = emulated(smoke)
         if not done.ok:
             last = _last_line(done)
             raise VerifyError(
-                f"{wheel.name} fails its smoke test under qemu-{arch}-static: {last}",
+                f"{wheel.name} fails its smoke test under {qemu.name}: {last}",
                 hint="nothing was published; the smoke code is the recipe's `smoke` value",
             )
         return ForeignVerified("\n".join(done.stdout.strip().splitlines()[-5:]), emulated=True)
