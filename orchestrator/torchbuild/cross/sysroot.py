@@ -41,6 +41,18 @@ class Sysroot:
         return f".cpython-{self.python_version.replace('.', '')}-{self.multiarch}.so"
 
     @property
+    def numpy_include(self) -> Path | None:
+        """The target's NumPy C headers (``numpy/_numpyconfig.h`` records the machine's type
+        sizes, so a 32-bit target needs its own), when the sysroot has NumPy."""
+        bases = [f"usr/lib/{self.multiarch}/python3-numpy", "usr/lib/python3/dist-packages"]
+        for base in bases:
+            for sub in ("numpy/_core/include", "numpy/core/include"):
+                where = self.path / base / sub
+                if (where / "numpy" / "_numpyconfig.h").is_file():
+                    return where
+        return None
+
+    @property
     def lib_dirs(self) -> tuple[Path, ...]:
         """Where the target's loader looks for libraries, inside the sysroot, in its order."""
         triplet = self.multiarch

@@ -39,6 +39,7 @@ from ..detect.interpreter import probe_interpreter
 from ..errors import InputError, ToolchainError
 from .arches import CrossArch, cross_arch
 from .cuda import CudaCross, find_cuda_cross
+from .qemu import find_emulator
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -52,7 +53,9 @@ __all__ = [
     "Compilers",
     "CrossSetup",
     "ToolchainPython",
+    "abi_from_macros",
     "cross_setup",
+    "cxx11_abi",
     "find_compilers",
     "host_python_version",
     "render_toolchain",
@@ -67,6 +70,8 @@ class ToolchainPython:
     target: Path | None  #: the target's interpreter, run under the emulator where allowed
     include: Path  #: the sysroot's directory holding ``Python.h``
     soabi: str  #: ``cpython-311-aarch64-linux-gnu``
+    #: the target's NumPy headers (FindPython's NumPy component asks the host interpreter)
+    numpy_include: Path | None = None
 
     @property
     def find_abi(self) -> str:
@@ -88,6 +93,7 @@ class Compilers:
     ar: Path | None
     ranlib: Path | None
     strip: Path | None
+    ld: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -124,7 +130,27 @@ def find_compilers(names: CrossArch, path: str | None = None) -> Compilers:
         ar=run.which(f"{prefix}ar", path),
         ranlib=run.which(f"{prefix}ranlib", path),
         strip=run.which(f"{prefix}strip", path),
+        ld=run.which(f"{prefix}ld", path),
     )
+
+
+def cxx11_abi(cxx: Path, sysroot: str) -> str | None:
+    """``"1"`` or ``"0"``: the ``_GLIBCXX_USE_CXX11_ABI`` the cross C++ compiler's library
+    defaults to, read from its predefined macros (None when it cannot say)."""
+    done = run.probe(
+        [str(cxx), f"--sysroot={sysroot}", "-x", "c++", "-dM", "-E", "-include", "string", "-"],
+        timeout=60.0,
+    )
+    return abi_from_macros(done.stdout) if done is not None and done.ok else None
+
+
+def abi_from_macros(text: str) -> str | None:
+    """``_GLIBCXX_USE_CXX11_ABI``'s value in a compiler's ``-dM -E`` output."""
+    for line in text.splitlines():
+        words = line.split()
+        if words[:2] == ["#define", "_GLIBCXX_USE_CXX11_ABI"] and len(words) == 3:
+            return words[2]
+    return None
 
 
 def host_python_version(python: Path) -> str:
@@ -242,6 +268,11 @@ def _find_python_lines(python: ToolchainPython, *, emulator: bool) -> list[str]:
         lines.append(f"      set(${{_torchbuild_name}}_EXECUTABLE {chosen})")
     lines += [
         f"      set(${{_torchbuild_name}}_INCLUDE_DIR {_cmake_str(str(python.include))})",
+        *(
+            [f"      set(${{_torchbuild_name}}_NumPy_INCLUDE_DIR {_cmake_str(str(numpy))})"]
+            if (numpy := python.numpy_include) is not None
+            else []
+        ),
         # FindPython before 3.30 cannot check an interpreter's ABI when cross-compiling and
         # then calls it missing: the ABI is named to the newer modules only.
         "      if(CMAKE_VERSION VERSION_GREATER_EQUAL 3.30)",
@@ -326,7 +357,7 @@ def cross_setup(
         )
     compilers = find_compilers(names, path)
     emulator: tuple[str, ...] | None = None
-    qemu = run.which(f"qemu-{names.qemu}-static", path) if emulate else None
+    qemu = find_emulator(names.arch, path) if emulate else None
     if qemu is not None and sysroot.python is not None:
         emulator = (str(qemu), "-L", str(sysroot.path))
     cuda = find_cuda_cross(target, sysroot)
@@ -353,6 +384,7 @@ def cross_setup(
                 target=sysroot.python,
                 include=sysroot.python_include,
                 soabi=sysroot.ext_suffix[1:].rsplit(".", 1)[0],
+                numpy_include=sysroot.numpy_include,
             ),
         ),
     )
@@ -392,6 +424,17 @@ def cross_setup(
         env["AR"] = str(compilers.ar)
     if compilers.ranlib is not None:
         env["RANLIB"] = str(compilers.ranlib)
+    abi = cxx11_abi(compilers.cxx, root)
+    if abi is not None:
+        # torch's CMake learns the C++ library ABI by running a program it compiles; a
+        # target's program cannot run here, and on failure it silently picks the old ABI,
+        # which then mismatches every system library. setup.py hands this on as
+        # -DGLIBCXX_USE_CXX11_ABI.
+        env["_GLIBCXX_USE_CXX11_ABI"] = abi
+    if compilers.ld is not None:
+        # Build scripts that ask the linker itself (torch's setup.py runs `$LD -verbose` to
+        # write its aarch64 linker script) must get the target's.
+        env["LD"] = str(compilers.ld)
     if cuda is not None:
         env["CUDACXX"] = str(cuda.nvcc)
         env["CUDAHOSTCXX"] = str(compilers.cxx)

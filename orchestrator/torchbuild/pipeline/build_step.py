@@ -78,7 +78,7 @@ def build(job: Build, ctx: Context) -> Outcome:
             base_dir=options.cache_dir,
             compilers=compilers,
         )
-        base_env = ctx.host.base_env(bdir.path, against, cache)
+        base_env = ctx.host.base_env(bdir.path, against, cache, venv.python)
         distcc = find_distcc(
             options.distcc_hosts,
             cache=cache,

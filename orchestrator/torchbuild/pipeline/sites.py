@@ -41,8 +41,11 @@ class BuildHost(Site, Protocol):
     def compiler_names(self) -> list[str]:
         """The compiler names the compiler cache must stand in for."""
 
-    def base_env(self, workdir: Path, against: Resolved, cache: Any) -> dict[str, str] | None:
-        """The environment the build starts from (None: this process's)."""
+    def base_env(
+        self, workdir: Path, against: Resolved, cache: Any, python: Path
+    ) -> dict[str, str] | None:
+        """The environment the build starts from (None: this process's); ``python`` is the
+        build environment's interpreter, the one with the build's requirements."""
 
     def verify(
         self,
@@ -134,6 +137,7 @@ class NativeHost:
         workdir: Path,  # noqa: ARG002 - the protocol's signature; nothing to add natively
         against: Resolved,  # noqa: ARG002
         cache: Any,  # noqa: ARG002
+        python: Path,  # noqa: ARG002
     ) -> dict[str, str] | None:
         return None
 
@@ -243,9 +247,15 @@ class CrossHost:
         prefix = cross_arch(self.target.arch).gnu_prefix
         return _compiler_names(self.target, self.options.python, [f"{prefix}gcc", f"{prefix}g++"])
 
-    def base_env(self, workdir: Path, against: Resolved, cache: Any) -> dict[str, str] | None:
+    def base_env(
+        self, workdir: Path, against: Resolved, cache: Any, python: Path
+    ) -> dict[str, str] | None:
         """This process's environment with the cross settings: toolchain file, compilers,
-        the target's Python headers and extension suffix, and the target's torch."""
+        the target's Python headers and extension suffix, and the target's torch.
+
+        The interpreter CMake is told of is the build environment's ``python``: build scripts
+        run it for their code generators (torch's torchgen imports yaml and setuptools).
+        """
         from ..cross import cross_setup
         from ..cross.torch import unpack_target_torch
 
@@ -259,7 +269,10 @@ class CrossHost:
             self.target,
             self.sysroot,
             workdir=workdir,
-            host_python=self.options.python,
+            host_python=python,
+            # The build directory holds the source tree and what the build generates: CMake
+            # must find files there as they are, not under the sysroot (torch's own packages).
+            find_roots=[workdir.absolute()],
             torch=torch,
         )
         env = {**os.environ, **setup.env}
