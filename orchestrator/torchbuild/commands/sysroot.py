@@ -37,11 +37,13 @@ def sysroot_json(facts: Any, record: Any) -> dict[str, Any]:
 @click.argument("directory", metavar="DIR", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--arch", required=True, help="Debian architecture of the target: arm64, armhf.")
 @click.option(
+    "--packages",
     "--package",
     "packages",
     multiple=True,
-    metavar="PKG",
-    help="A Debian package to put in (repeat); default: libc6-dev libstdc++6 python3-dev.",
+    metavar="SET|PKG",
+    help="A package set from recipes/roots.toml (torch-sysroot) or a Debian package; repeat "
+    "or separate with commas. Default: libc6-dev libstdc++6 python3-dev.",
 )
 @click.option(
     "--mirror",
@@ -70,6 +72,9 @@ def sysroot(
     Running it again with the same arguments reuses DIR, so a CI cache can keep it.
     """
     from ..cross.prepare import DEFAULT_PACKAGES, prepare_sysroot, read_record
+    from ..roots.packagesets import select
+
+    wanted = select(packages).packages if packages else DEFAULT_PACKAGES
 
     ui.err_console.print(
         f"preparing a {dist} {arch} sysroot in {directory} (apt download, dpkg-deb -x)",
@@ -80,7 +85,7 @@ def sysroot(
         directory,
         dist=dist,
         arch=arch,
-        packages=packages or DEFAULT_PACKAGES,
+        packages=wanted,
         mirror=mirror,
         keyring=keyring,
         python_version=python_version,
