@@ -21,19 +21,25 @@ import shlex
 import shutil
 import subprocess
 import sys
-import threading
-import time
-from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from conftest import child_memory_cgroup, join_prefix, test_cache
+from buildphases import (
+    INSIDE,
+    SOURCES,
+    TORCHBUILD,
+    WHEELHOUSE,
+    Phases,
+    in_root,
+    peak_memory,
+    source_args,
+)
+from conftest import join_prefix, test_cache
 from debsrc import download
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from pathlib import Path
 
 pytestmark = [
     pytest.mark.integration,
@@ -42,14 +48,6 @@ pytestmark = [
     pytest.mark.torch_build,
 ]
 
-TORCHBUILD = Path(sys.executable).with_name("torchbuild")
-INSIDE = "/opt/torchbuild/venv/bin/torchbuild"
-WHEELHOUSE = "/wheelhouse"  # inside the root
-SOURCES = {
-    "torch": ("pytorch", "2.6.0+dfsg-7", "pytorch_2.6.0+dfsg-7.dsc"),
-    "torchvision": ("pytorch-vision", "0.21.0-3", "pytorch-vision_0.21.0.orig.tar.gz"),
-    "torchaudio": ("pytorch-audio", "2.6.0-1", "pytorch-audio_2.6.0.orig.tar.gz"),
-}
 USE = """
 import torch, torchvision, torchaudio
 a = torch.randn(256, 256)
@@ -69,81 +67,10 @@ print(version("torch"), version("torchvision"), version("torchaudio"))
 """
 
 
-class Phases:
-    """Wall time of each phase, printed as they finish and as a table at the end."""
-
-    def __init__(self) -> None:
-        self.rows: list[tuple[str, float]] = []
-
-    @contextmanager
-    def __call__(self, name: str) -> Iterator[None]:
-        started = time.monotonic()
-        sys.stderr.write(f"\n[{time.strftime('%H:%M:%S')}] {name} ...\n")
-        yield
-        took = time.monotonic() - started
-        self.rows.append((name, took))
-        sys.stderr.write(f"[{time.strftime('%H:%M:%S')}] {name}: {took:.0f} s\n")
-
-    def table(self) -> str:
-        width = max(len(n) for n, _ in self.rows)
-        lines = [f"{n:<{width}}  {t / 60:6.1f} min" for n, t in self.rows]
-        total = sum(t for _, t in self.rows)
-        return "\n".join([*lines, f"{'total':<{width}}  {total / 60:6.1f} min"])
-
-
-@contextmanager
-def peak_memory(group: Path) -> Iterator[list[int]]:
-    """The largest resident memory of everything in a cgroup (``[bytes]``), sampled every two
-    seconds; page cache is left out (``memory.max_usage_in_bytes`` counts the files read)."""
-    peak = [0]
-    stop = threading.Event()
-
-    def sample() -> None:
-        while not stop.wait(2.0):
-            try:
-                text = (group / "memory.stat").read_text()
-            except OSError:
-                continue
-            stat = dict(line.split() for line in text.splitlines())
-            peak[0] = max(peak[0], int(stat.get("total_rss", "0")))
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    try:
-        yield peak
-    finally:
-        stop.set()
-        thread.join()
-
-
-def _root_run(root: Path, args: list[str], *, prefix: list[str] | None = None) -> str:
-    src = test_cache() / "debian-src"
-    command = [str(TORCHBUILD), "root", "run", str(root), "--bind", f"{src}:/src:ro", "--"]
-    done = subprocess.run(
-        [*(prefix or []), *command, *args],
-        stdout=subprocess.PIPE,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, f"{args[:3]} exited {done.returncode}"
-    return done.stdout
-
-
 def _wheel(root: Path, packages: list[str], *, prefix: list[str] | None = None) -> dict:
-    sources = [
-        f"--source={name}=/src/{SOURCES[name][2]}"
-        for name in ("torch", "torchvision", "torchaudio")
-        if any(p.startswith(name) for p in packages)
-    ]
-    args = [INSIDE, "wheel", *packages, *sources, f"--wheelhouse={WHEELHOUSE}", "--json"]
-    out = _root_run(root, args, prefix=prefix)
+    args = [INSIDE, "wheel", *packages, *source_args(packages), f"--wheelhouse={WHEELHOUSE}"]
+    out = in_root(root, [*args, "--json"], prefix=prefix or ())
     return {row["project"]: row for row in json.loads(out)["packages"]}
-
-
-@pytest.fixture
-def memory_group() -> Iterator[Path | None]:
-    with child_memory_cgroup(f"torchbuild-torch-{os.getpid()}") as group:
-        yield group
 
 
 def test_torch_2_6_0_from_debian_source_then_vision_and_audio_against_it(
@@ -199,7 +126,7 @@ def test_torch_2_6_0_from_debian_source_then_vision_and_audio_against_it(
             f"/tmp/use/bin/pip install -q --index-url {index} torch torchvision torchaudio; "
             f"cd /tmp && /tmp/use/bin/python -c {shlex.quote(USE)}"
         )
-        printed = _root_run(root, ["sh", "-c", script])
+        printed = in_root(root, ["sh", "-c", script])
     assert printed.split() == ["2.6.0+cpu", "0.21.0+cpu", "2.6.0+cpu"], printed
 
     size = wheel.stat().st_size if wheel.is_file() else 0
