@@ -248,3 +248,22 @@ def test_trixie_presets_match_debians_torch_sysroot(name: str) -> None:
     assert target.python.version.startswith("3.13.")  # trixie's python3-dev
     assert target.libc.version == "2.41"
     assert target.cuda is None
+
+
+# -- merged /usr -----------------------------------------------------------------------------
+
+
+def test_merged_usr_links_made_where_the_packages_left_them_out(tmp_path: Path) -> None:
+    from torchbuild.cross.sysroot import link_merged_usr
+
+    # Debian trixie's libc6 ships the loader under /usr/lib only; bookworm's under /lib.
+    (tmp_path / "usr/lib").mkdir(parents=True)
+    (tmp_path / "usr/lib/ld-linux-aarch64.so.1").write_text("loader")
+    (tmp_path / "usr/bin").mkdir()
+    (tmp_path / "sbin").mkdir()  # a real directory stays one
+    assert link_merged_usr(tmp_path) == ["bin", "lib"]
+    assert os.readlink(tmp_path / "lib") == "usr/lib"
+    assert (tmp_path / "lib/ld-linux-aarch64.so.1").read_text() == "loader"
+    assert not (tmp_path / "sbin").is_symlink()
+    assert not (tmp_path / "lib64").exists()  # nothing under usr/ to point at
+    assert link_merged_usr(tmp_path) == []  # done once

@@ -34,7 +34,7 @@ from ..roots.marker import now
 from ..roots.runner import run_long
 from .alternatives import Alternative, apply_alternatives, parse_alternatives, postinst_of
 from .arches import cross_arch
-from .sysroot import Sysroot, fix_absolute_links, inspect_sysroot
+from .sysroot import Sysroot, fix_absolute_links, inspect_sysroot, link_merged_usr
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -256,6 +256,7 @@ def prepare_sysroot(
         raise InputError(f"{dist!r} is not a distribution code name", hint="e.g. bookworm")
     if dest.exists():
         _check_reusable(dest, dist, names.debian, wanted)
+        link_merged_usr(dest)  # a sysroot made before torchbuild did this
         return inspect_sysroot(dest, names.arch, python_version=python_version)
     mirror = mirror or host_mirror()
     keyring = keyring or _keyring(mirror)
@@ -275,6 +276,7 @@ def prepare_sysroot(
         partial.mkdir()
         alternatives = _extract(debs, partial)
         fix_absolute_links(partial)
+        link_merged_usr(partial)
         # Once every package is in and every link points inside: a link may lead into
         # another package's files.
         apply_alternatives(partial, alternatives)

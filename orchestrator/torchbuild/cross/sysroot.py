@@ -16,7 +16,7 @@ from ..elf import read_elf, same_arch
 from ..errors import InputError, ToolchainError
 from .arches import CrossArch, cross_arch, known_arches
 
-__all__ = ["Sysroot", "fix_absolute_links", "inspect_sysroot"]
+__all__ = ["MERGED_USR", "Sysroot", "fix_absolute_links", "inspect_sysroot", "link_merged_usr"]
 
 _PYTHON_DIR = re.compile(r"^python(3\.\d+)$")
 
@@ -196,3 +196,28 @@ def fix_absolute_links(root: Path) -> int:
             tmp.replace(link)
             count += 1
     return count
+
+
+#: the top-level directories a merged-/usr system has as links into ``/usr``
+MERGED_USR = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+
+
+def link_merged_usr(root: Path) -> list[str]:
+    """Make ``lib -> usr/lib`` (and the same for ``bin``, ``sbin``, ``lib64``...) where the
+    packages put everything under ``/usr`` and left the top-level name unmade.
+
+    Debian from trixie on ships its files under ``/usr`` only; on an installed system the
+    top-level names are links made at installation, which unpacking packages never does. The
+    programs still ask for ``/lib/ld-linux-aarch64.so.1`` (their ``PT_INTERP``), so QEMU's
+    ``-L`` finds nothing without them. Returns the links made.
+    """
+    made: list[str] = []
+    for name in MERGED_USR:
+        top, inside = root / name, root / "usr" / name
+        if inside.is_dir() and not top.exists() and not top.is_symlink():
+            try:
+                top.symlink_to(f"usr/{name}")
+            except OSError:
+                continue  # a read-only sysroot stays as it is; the caller's checks decide
+            made.append(name)
+    return made
