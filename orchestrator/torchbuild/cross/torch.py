@@ -10,6 +10,7 @@ linker read are taken out of it, once per wheel, into torchbuild's cache.
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 import zipfile
@@ -19,7 +20,9 @@ from pathlib import Path
 from ..detect.torch import version_py_facts
 from ..errors import InputError
 
-__all__ = ["TargetTorch", "unpack_target_torch"]
+__all__ = ["TargetTorch", "abi_of_torch_config", "unpack_target_torch"]
+
+_ABI_FLAG = re.compile(r"-D_GLIBCXX_USE_CXX11_ABI=([01])")
 
 #: what a compiler and a linker read from a torch wheel (headers, libraries, CMake package)
 _PARTS = ("torch/include/", "torch/lib/", "torch/share/", "torch/version.py")
@@ -47,6 +50,22 @@ class TargetTorch:
     def cmake_dir(self) -> Path:
         """``TorchConfig.cmake``'s directory (``Torch_DIR``)."""
         return self.root / "torch" / "share" / "cmake" / "Torch"
+
+    @property
+    def cxx11_abi(self) -> str | None:
+        """``"1"`` or ``"0"``: the C++ library ABI torch was built with, as its CMake package
+        tells dependents (None when it does not say)."""
+        try:
+            text = (self.cmake_dir / "TorchConfig.cmake").read_text(errors="replace")
+        except OSError:
+            return None
+        return abi_of_torch_config(text)
+
+
+def abi_of_torch_config(text: str) -> str | None:
+    """The ``_GLIBCXX_USE_CXX11_ABI`` value ``TorchConfig.cmake`` puts in ``TORCH_CXX_FLAGS``."""
+    found = _ABI_FLAG.search(text)
+    return found.group(1) if found else None
 
 
 def unpack_target_torch(wheel: Path, cache_dir: Path, digest: str) -> TargetTorch:

@@ -265,6 +265,7 @@ class CrossHost:
             torch = unpack_target_torch(
                 against.target_torch, self.options.cache_dir, against.target_sha256
             )
+            self._check_abi(torch.cxx11_abi, torch.version, python)
         setup = cross_setup(
             self.target,
             self.sysroot,
@@ -282,6 +283,32 @@ class CrossHost:
             env["CC"] = setup.compilers.cc.name
             env["CXX"] = setup.compilers.cxx.name
         return env
+
+    def _check_abi(self, target_abi: str | None, target_version: str, python: Path) -> None:
+        """Before compiling: the host torch whose helpers compile the extension must use the
+        target torch's C++ library ABI (``torch.utils.cpp_extension`` adds the host torch's
+        ``-D_GLIBCXX_USE_CXX11_ABI`` last, so nothing can override it), else the extension
+        cannot load on the board ("operator ... does not exist")."""
+        if target_abi is None:
+            return
+        done = run.probe(
+            [str(python), "-c", "import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))"],
+            timeout=120.0,
+        )
+        host_abi = done.stdout.strip() if done is not None and done.ok else None
+        if host_abi in ("0", "1") and host_abi != target_abi:
+            scripts = self.scripts_torch()
+            which = f"torch {scripts.version}" if scripts is not None else "torch"
+            raise ToolchainError(
+                f"this machine's {which}, whose helpers compile the extension, uses "
+                f"_GLIBCXX_USE_CXX11_ABI={host_abi}; the target's torch {target_version} was "
+                f"built with {target_abi}: the extension would not load on the target",
+                hint="install into --python a torch for this machine built with the same C++ "
+                "ABI (PyPI's x86_64 torch uses the C++11 ABI from 2.7 on)"
+                if target_abi == "1"
+                else "install into --python a torch for this machine built with the pre-C++11 "
+                "ABI (PyPI's x86_64 torch 2.6 and older)",
+            )
 
     def verify(
         self,
