@@ -3,7 +3,6 @@ build root's commands, phase timings and the build's peak memory."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -12,9 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pytest
-
-from conftest import child_memory_cgroup, test_cache
+from conftest import test_cache
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -54,13 +51,6 @@ def in_root(
     more = [b for bind in binds for b in ("--bind", bind)]
     command = [str(TORCHBUILD), "root", "run", str(root), "--bind", f"{src}:/src:ro", *more]
     return run_checked([*command, "--", *args], prefix=prefix)
-
-
-@pytest.fixture
-def memory_group() -> Iterator[Path | None]:
-    """A child memory cgroup for the build (None where the machine has none to give)."""
-    with child_memory_cgroup(f"torchbuild-torch-{os.getpid()}") as group:
-        yield group
 
 
 class Phases:

@@ -168,3 +168,10 @@ def child_memory_cgroup(name: str, limit_bytes: int | None = None) -> Iterator[P
 def join_prefix(group: Path) -> list[str]:
     """The command prefix that runs a command inside ``group``."""
     return ["sh", "-c", f'echo $$ > {group}/cgroup.procs && exec "$@"', "sh"]
+
+
+@pytest.fixture
+def memory_group() -> Iterator[Path | None]:
+    """A child memory cgroup for a build (None where the machine has none to give)."""
+    with child_memory_cgroup(f"torchbuild-build-{os.getpid()}") as group:
+        yield group

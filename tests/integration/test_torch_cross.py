@@ -53,6 +53,12 @@ pytestmark = [
 ]
 
 SYSROOT = "/sysroot"  # inside the root
+#: torchvision's and torchaudio's build scripts import torch on this machine: a torch for x86_64
+#: in its own environment inside the root, given with --python. Only its Python helpers are
+#: used, but they pass its C++ library ABI to the compiler, which must be the target torch's
+#: (the C++11 ABI): PyPI's x86_64 torch 2.6.0 has the old one, 2.7 and later the new one.
+HOST_PYTHON = "/opt/host-torch/bin/python"
+HOST_TORCH = "2.7.1"
 #: the native build of the same torch on this machine (README, torch from Debian's source)
 NATIVE_MINUTES = 68.6
 USE = """
@@ -77,6 +83,7 @@ def _wheel(
     root: Path, sysroot: Path, preset: str, packages: list[str], prefix: list[str] | None = None
 ) -> dict:
     args = [INSIDE, "wheel", *packages, f"--target={preset}", f"--root={SYSROOT}"]
+    args += [f"--python={HOST_PYTHON}"]
     args += [*source_args(packages), f"--wheelhouse={WHEELHOUSE}", "--json"]
     out = in_root(root, args, binds=[f"{sysroot}:{SYSROOT}:ro"], prefix=prefix or ())
     return {row["project"]: row for row in json.loads(out)["packages"]}
@@ -111,6 +118,14 @@ def test_torch_2_6_0_cross_compiled_then_vision_and_audio_against_it(
         run_checked([str(TORCHBUILD), "root", "sysroot", "trixie", str(sysroot), "--arch", debian_arch,
               "--packages", "torch-sysroot"])  # fmt: skip
 
+    with phases(f"this machine's torch {HOST_TORCH} for the build scripts (pip, in the root)"):
+        venv = HOST_PYTHON.rsplit("/bin/", 1)[0]
+        script = (
+            f"set -e; [ -x {HOST_PYTHON} ] || python3 -m venv {venv}; "
+            f"{HOST_PYTHON} -m pip install -q --progress-bar off torch=={HOST_TORCH}"
+        )
+        in_root(root, ["sh", "-c", script])
+
     prefix = join_prefix(memory_group) if memory_group is not None else None
     peak = [0]
     with phases(f"torch 2.6.0 for {machine}: build, repair, check, QEMU, publish"):
@@ -136,15 +151,16 @@ def test_torch_2_6_0_cross_compiled_then_vision_and_audio_against_it(
         assert family[name]["wheel"].endswith(f"_{machine}.whl"), family[name]
 
     with phases("pip installs the set with the board's tags, run under QEMU"):
-        # What pip on the board would choose: the wheelhouse's files for cp313 and this
-        # machine's tags, and the pure-Python requirements from PyPI.
-        platforms = [f"--platform=manylinux_2_41_{machine}", f"--platform=linux_{machine}"]
+        # What pip on the board would choose from the wheelhouse alone (the run put the
+        # requirements there too): cp313 and every tag trixie's glibc 2.41 accepts.
+        platforms = [f"--platform=manylinux_2_{minor}_{machine}" for minor in range(17, 42)]
+        platforms.append(f"--platform=linux_{machine}")
         index = f"file://{WHEELHOUSE}/simple/"
         script = (
             "set -e; rm -rf /tmp/board; "
             "python3 -m pip install -q --no-warn-script-location --target /tmp/board "
             f"--python-version 3.13 --implementation cp --abi cp313 {' '.join(platforms)} "
-            f"--only-binary=:all: --index-url {index} --extra-index-url https://pypi.org/simple "
+            f"--only-binary=:all: --index-url {index} "
             "--break-system-packages torch==2.6.0 torchvision==0.21.0 torchaudio==2.6.0; "
             f"cd /tmp && env -i PYTHONPATH=/tmp/board PATH=/usr/bin:/bin HOME=/tmp "
             f"qemu-{'aarch64' if machine == 'aarch64' else 'arm'} -L {SYSROOT} "

@@ -267,3 +267,27 @@ def test_merged_usr_links_made_where_the_packages_left_them_out(tmp_path: Path) 
     assert not (tmp_path / "sbin").is_symlink()
     assert not (tmp_path / "lib64").exists()  # nothing under usr/ to point at
     assert link_merged_usr(tmp_path) == []  # done once
+
+
+# -- the target torch's C++ ABI --------------------------------------------------------------
+
+# The lines of TorchConfig.cmake that carry the flag, as torch 2.6.0's build writes them (the
+# wheel cross-built for aarch64 here, torch/share/cmake/Torch/TorchConfig.cmake:147-149).
+TORCH_CONFIG = """\
+if(CMAKE_SYSTEM_NAME STREQUAL "Linux")
+  set(TORCH_CXX_FLAGS "-D_GLIBCXX_USE_CXX11_ABI=1")
+endif()
+"""
+
+
+def test_target_torch_abi_read_from_its_cmake_package(tmp_path: Path) -> None:
+    from torchbuild.cross.torch import TargetTorch, abi_of_torch_config
+
+    assert abi_of_torch_config(TORCH_CONFIG) == "1"
+    assert abi_of_torch_config(TORCH_CONFIG.replace("ABI=1", "ABI=0")) == "0"
+    assert abi_of_torch_config("set(TORCH_CXX_FLAGS)\n") is None
+    torch = TargetTorch(root=tmp_path, version="2.6.0", cuda=None)
+    assert torch.cxx11_abi is None  # no CMake package: nothing to compare
+    torch.cmake_dir.mkdir(parents=True)
+    (torch.cmake_dir / "TorchConfig.cmake").write_text(TORCH_CONFIG)
+    assert torch.cxx11_abi == "1"
