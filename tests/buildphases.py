@@ -53,6 +53,23 @@ def in_root(
     return run_checked([*command, "--", *args], prefix=prefix)
 
 
+def sources_and_root(phases: Phases, root: Path, package_set: str) -> None:
+    """The first phases of every torch build test: Debian's sources downloaded, a trixie root
+    with ``package_set`` made (kept between runs), this torchbuild installed in it."""
+    from debsrc import download
+
+    with phases("sources (apt-get source --download-only)"):
+        for package, version, _name in SOURCES.values():
+            download(package, version, complete=package == "pytorch")
+    with phases(f"root create trixie --packages {package_set}"):
+        if not (root / ".torchbuild-root.json").is_file():
+            root.parent.mkdir(parents=True, exist_ok=True)
+            create = ["root", "create", "trixie", str(root), "--packages", package_set]
+            run_checked([str(TORCHBUILD), *create])
+    with phases("root install-self"):
+        run_checked([str(TORCHBUILD), "root", "install-self", str(root)])
+
+
 class Phases:
     """Wall time of each phase, printed as they finish and as a table at the end."""
 

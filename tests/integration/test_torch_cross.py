@@ -30,7 +30,6 @@ import pytest
 
 from buildphases import (
     INSIDE,
-    SOURCES,
     TORCHBUILD,
     WHEELHOUSE,
     Phases,
@@ -38,9 +37,9 @@ from buildphases import (
     peak_memory,
     run_checked,
     source_args,
+    sources_and_root,
 )
 from conftest import join_prefix, test_cache
-from debsrc import download
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -104,16 +103,7 @@ def test_torch_2_6_0_cross_compiled_then_vision_and_audio_against_it(
     phases = Phases()
     root = test_cache() / "roots" / "trixie-cross"
     sysroot = test_cache() / "cross" / f"trixie-{debian_arch}-torch"
-    with phases("sources (apt-get source --download-only)"):
-        for package, version, _name in SOURCES.values():
-            download(package, version, complete=package == "pytorch")
-    with phases("root create trixie --packages torch-cross"):
-        if not (root / ".torchbuild-root.json").is_file():
-            root.parent.mkdir(parents=True, exist_ok=True)
-            run_checked([str(TORCHBUILD), "root", "create", "trixie", str(root), "--packages",
-                  "torch-cross"])  # fmt: skip
-    with phases("root install-self"):
-        run_checked([str(TORCHBUILD), "root", "install-self", str(root)])
+    sources_and_root(phases, root, "torch-cross")
     with phases(f"root sysroot trixie --arch {debian_arch} --packages torch-sysroot"):
         run_checked([str(TORCHBUILD), "root", "sysroot", "trixie", str(sysroot), "--arch", debian_arch,
               "--packages", "torch-sysroot"])  # fmt: skip

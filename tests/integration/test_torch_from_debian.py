@@ -19,7 +19,6 @@ import json
 import os
 import shlex
 import shutil
-import subprocess
 import sys
 from typing import TYPE_CHECKING
 
@@ -27,16 +26,14 @@ import pytest
 
 from buildphases import (
     INSIDE,
-    SOURCES,
-    TORCHBUILD,
     WHEELHOUSE,
     Phases,
     in_root,
     peak_memory,
     source_args,
+    sources_and_root,
 )
 from conftest import join_prefix, test_cache
-from debsrc import download
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -80,19 +77,7 @@ def test_torch_2_6_0_from_debian_source_then_vision_and_audio_against_it(
         pytest.skip("needs root privileges and debootstrap (the build root)")
     phases = Phases()
     root = test_cache() / "roots" / "trixie-torch"
-    with phases("sources (apt-get source --download-only)"):
-        for package, version, _name in SOURCES.values():
-            download(package, version, complete=package == "pytorch")
-    with phases("root create trixie --packages torch-build"):
-        if not (root / ".torchbuild-root.json").is_file():
-            root.parent.mkdir(parents=True, exist_ok=True)
-            subprocess.run(
-                [str(TORCHBUILD), "root", "create", "trixie", str(root), "--packages",
-                 "torch-build"],
-                check=True,
-            )  # fmt: skip
-    with phases("root install-self"):
-        subprocess.run([str(TORCHBUILD), "root", "install-self", str(root)], check=True)
+    sources_and_root(phases, root, "torch-build")
 
     prefix = None
     if memory_group is not None:
