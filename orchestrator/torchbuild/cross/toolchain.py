@@ -266,13 +266,11 @@ def _find_python_lines(python: ToolchainPython, *, emulator: bool) -> list[str]:
         ]
     else:
         lines.append(f"      set(${{_torchbuild_name}}_EXECUTABLE {chosen})")
+    lines.append(f"      set(${{_torchbuild_name}}_INCLUDE_DIR {_cmake_str(str(python.include))})")
+    if python.numpy_include is not None:
+        numpy = _cmake_str(str(python.numpy_include))
+        lines.append(f"      set(${{_torchbuild_name}}_NumPy_INCLUDE_DIR {numpy})")
     lines += [
-        f"      set(${{_torchbuild_name}}_INCLUDE_DIR {_cmake_str(str(python.include))})",
-        *(
-            [f"      set(${{_torchbuild_name}}_NumPy_INCLUDE_DIR {_cmake_str(str(numpy))})"]
-            if (numpy := python.numpy_include) is not None
-            else []
-        ),
         # FindPython before 3.30 cannot check an interpreter's ABI when cross-compiling and
         # then calls it missing: the ABI is named to the newer modules only.
         "      if(CMAKE_VERSION VERSION_GREATER_EQUAL 3.30)",
