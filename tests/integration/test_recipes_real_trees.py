@@ -168,9 +168,6 @@ def test_every_patch_applies_to_the_real_tree(
         for p in f.patches
         if p.versions.contains(version, prereleases=True)
     ]
-    if package == "torch":
-        assert not refs, "torch 2.6 has no patches; this test needs updating when it gets one"
-        return
     assert refs, f"{package} {version} should have a patch"
     for f, p in refs:
         assert patches.check(tree, f.patches_root / p.file).state == patches.APPLIES, p.file
