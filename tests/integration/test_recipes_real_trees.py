@@ -29,7 +29,7 @@ import os
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import pytest
@@ -171,14 +171,15 @@ def test_every_patch_applies_to_the_real_tree(
     assert refs, f"{package} {version} should have a patch"
     for f, p in refs:
         assert patches.check(tree, f.patches_root / p.file).state == patches.APPLIES, p.file
-    # Apply the series to a copy, then check it is recognised as already applied.
-    copy = tmp_path / tree.name
-    shutil.copytree(tree, copy, symlinks=True)
-    rendered = render(_recipe(package), package, str(version), _x86_cpu())
-    results = patches.apply_series(copy, rendered.patches)
-    assert [r.state for r in results] == [patches.APPLIES] * len(rendered.patches)
-    again = patches.apply_series(copy, rendered.patches)
-    assert [r.state for r in again] == [patches.APPLIED] * len(rendered.patches)
+    # Apply each target's series to a copy, then check it is recognised as already applied.
+    for target in (_x86_cpu(), _armv7l()):
+        copy = tmp_path / target.arch / tree.name
+        shutil.copytree(tree, copy, symlinks=True)
+        rendered = render(_recipe(package), package, str(version), target)
+        results = patches.apply_series(copy, rendered.patches)
+        assert [r.state for r in results] == [patches.APPLIES] * len(rendered.patches)
+        again = patches.apply_series(copy, rendered.patches)
+        assert [r.state for r in again] == [patches.APPLIED] * len(rendered.patches)
 
 
 def test_torch_forwards_prefixed_variables_to_cmake(trees: dict[str, Path]) -> None:
@@ -219,6 +220,16 @@ def _x86_cpu() -> Target:
         libc=Libc("glibc", "2.36"),
         python=Python(None, "3.11.2", "cpython", "cp311", free_threaded=False),
         resources=Resources(cpus=2, memory_bytes=8 * 1024**3, swap_bytes=0),
+    )
+
+
+def _armv7l() -> Target:
+    """32-bit Raspberry Pi OS trixie, whose series has one more patch for torch 2.6."""
+    return replace(
+        _x86_cpu(),
+        arch="armv7l",
+        libc=Libc("glibc", "2.41"),
+        python=Python(None, "3.13.5", "cpython", "cp313", free_threaded=False),
     )
 
 
