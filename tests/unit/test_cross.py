@@ -277,6 +277,8 @@ def test_armv7l_environment(tmp_path: Path) -> None:
     assert env["CXX"] == str(tools / "arm-linux-gnueabihf-g++")
     assert env["LDSHARED"] == f"{tools}/arm-linux-gnueabihf-gcc -shared --sysroot={sr.path}"
     assert env["CPPFLAGS"] == f"--sysroot={sr.path} -I{sr.python_include}"
+    # Before the host Python's library directory that setuptools adds to every link.
+    assert env["LDFLAGS"] == f"-L{sr.path}/usr/lib/arm-linux-gnueabihf"
     assert env["CMAKE_TOOLCHAIN_FILE"] == str(setup.toolchain_file)
     assert env["PKG_CONFIG_SYSROOT_DIR"] == str(sr.path)
     assert env["SKBUILD_CMAKE_ARGS"].split(";") == list(setup.cmake_args)

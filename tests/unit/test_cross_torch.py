@@ -122,4 +122,5 @@ def test_the_targets_torch_goes_into_toolchain_and_flags(tmp_path: Path) -> None
     assert setup.env["LDFLAGS"].split() == [
         f"-L{torch.lib_dir}",
         f"-Wl,-rpath-link,{torch.lib_dir}",
+        f"-L{root}/usr/lib/aarch64-linux-gnu",
     ]

@@ -414,10 +414,17 @@ def cross_setup(
             ]
         ),
     }
+    # setuptools puts LDFLAGS before the extension's own -L options, which include the host
+    # Python's library directory (/usr/lib/x86_64-linux-gnu, where Python is a shared library).
+    # The cross compiler's libgcc_s.so is a linker script naming libgcc_s.so.1, which the linker
+    # looks for along the -L list: the target's own directory must come first, or a 32-bit Arm
+    # linker stops at the host's 64-bit copy ("file format not recognized").
+    ldflags = [f"-L{root}/usr/lib/{names.multiarch}"]
     if torch is not None:
-        # setuptools puts LDFLAGS before the extension's own -L (the host torch's lib/); the
-        # rpath-link lets the linker follow libtorch's own needs inside the target's torch.
-        env["LDFLAGS"] = shlex.join([f"-L{torch.lib_dir}", f"-Wl,-rpath-link,{torch.lib_dir}"])
+        # The target torch's lib/ before the host torch's; the rpath-link lets the linker
+        # follow libtorch's own needs inside the target's torch.
+        ldflags[:0] = [f"-L{torch.lib_dir}", f"-Wl,-rpath-link,{torch.lib_dir}"]
+    env["LDFLAGS"] = shlex.join(ldflags)
     if compilers.ar is not None:
         env["AR"] = str(compilers.ar)
     if compilers.ranlib is not None:
