@@ -7,10 +7,15 @@ from Debian's packages. Inspection only reads files: nothing in it is run.
 
 from __future__ import annotations
 
+import contextlib
+import email.parser
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
 from ..elf import read_elf, same_arch
 from ..errors import InputError, ToolchainError
@@ -51,6 +56,27 @@ class Sysroot:
                 if (where / "numpy" / "_numpyconfig.h").is_file():
                     return where
         return None
+
+    def python_distributions(self) -> dict[str, Version]:
+        """The Python distributions the target's system packages installed (Debian's
+        ``python3-numpy``: ``{"numpy": Version("2.2.4")}``), by canonical name; the board has
+        them whatever pip installs beside them."""
+        found: dict[str, Version] = {}
+        base = self.path / "usr/lib/python3/dist-packages"
+        metadata = [*base.glob("*.dist-info/METADATA"), *base.glob("*.egg-info/PKG-INFO")]
+        metadata += [p for p in base.glob("*.egg-info") if p.is_file()]
+        for path in metadata:
+            try:
+                head = path.read_text(encoding="utf-8", errors="replace").split("\n\n", 1)[0]
+            except OSError:
+                continue
+            message = email.parser.Parser().parsestr(head, headersonly=True)
+            name, version = message.get("Name"), message.get("Version")
+            if not name or not version:
+                continue
+            with contextlib.suppress(InvalidVersion):
+                found[canonicalize_name(name)] = Version(version)
+        return found
 
     @property
     def lib_dirs(self) -> tuple[Path, ...]:

@@ -3,9 +3,9 @@
 The check (:func:`~.check.check_foreign_wheel`) proves every ELF file is the target's and every
 library it needs is in the wheel, in the wheels it is installed with (the target's torch) or in
 the sysroot. Then, where ``qemu-<arch>-static`` and the sysroot's own Python are there, the
-wheel, its companions and its dependencies (resolved by pip for the target's tags) are laid
-out in a fresh directory and the smoke code runs on the sysroot's interpreter, emulated, in an
-empty directory.
+wheel, its companions and its dependencies (resolved by pip for the target's tags, less those
+the sysroot's own Python packages provide) are laid out in a fresh directory and the smoke code
+runs on the sysroot's interpreter, emulated, in an empty directory.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
 from .. import run
 from ..errors import BuildError, NetworkError, VerifyError
@@ -69,6 +72,23 @@ def _pip_target(
         )
 
 
+def _not_provided(requirements: Sequence[str], sysroot: Sysroot) -> list[str]:
+    """``requirements`` less those the sysroot's own Python packages meet, as the board's
+    system packages do: PyPI has no NumPy or Pillow for 32-bit Arm, Debian has both."""
+    provided = sysroot.python_distributions()
+    wanted = []
+    for text in requirements:
+        try:
+            req = Requirement(text)
+        except InvalidRequirement:
+            wanted.append(text)  # pip says what is wrong with it
+            continue
+        have = provided.get(canonicalize_name(req.name))
+        if have is None or not req.specifier.contains(have, prereleases=True):
+            wanted.append(text)
+    return wanted
+
+
 def verify_foreign_wheel(
     wheel: Path,
     sysroot: Sysroot,
@@ -110,7 +130,7 @@ def verify_foreign_wheel(
         try:
             items = [str(wheel), *map(str, companions)]
             _pip_target(pip, site, items, [*pip_options, "--no-deps"])
-            _pip_target(pip, site, list(requirements), pip_options)
+            _pip_target(pip, site, _not_provided(requirements, sysroot), pip_options)
         except (BuildError, NetworkError) as exc:
             raise VerifyError(str(exc), hint=exc.hint) from None
         empty = tmp / "empty"

@@ -1,0 +1,72 @@
+"""The QEMU trial's layout of a foreign wheel's dependencies: what the sysroot's own Python
+packages provide is not fetched (PyPI has no NumPy or Pillow wheel for 32-bit Arm)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from packaging.version import Version
+
+from torchbuild.cross.sysroot import Sysroot
+from torchbuild.cross.trial import _not_provided
+
+#: The metadata headers of Debian trixie's armhf python3-numpy (a .dist-info) and python3-pil
+#: (an .egg-info directory), as its packages install them.
+RECORDED = Path(__file__).parents[1] / "data" / "cross" / "trixie-armhf-dist-packages"
+
+
+def _sysroot(root: Path) -> Sysroot:
+    shutil.copytree(RECORDED, root / "usr/lib/python3/dist-packages")
+    return Sysroot(
+        path=root,
+        arch="armv7l",
+        multiarch="arm-linux-gnueabihf",
+        python_version="3.13",
+        python_include=root / "usr/include/python3.13",
+        pyconfig=root / "usr/include/arm-linux-gnueabihf/python3.13/pyconfig.h",
+        libc=root / "lib/arm-linux-gnueabihf/libc.so.6",
+        python=None,
+    )
+
+
+def test_the_sysroot_python_packages_are_read_from_their_metadata(tmp_path: Path) -> None:
+    sysroot = _sysroot(tmp_path)
+    assert sysroot.python_distributions() == {
+        "numpy": Version("2.2.4"),
+        "pillow": Version("11.1.0"),
+    }
+
+
+def test_requirements_the_sysroot_meets_are_not_laid_out(tmp_path: Path) -> None:
+    sysroot = _sysroot(tmp_path)
+    # torchvision 0.21.0's Requires-Dist, and one the sysroot's numpy is too old for.
+    requirements = [
+        "numpy",
+        "torch==2.6.0",
+        "pillow!=8.3.*,>=5.3.0",
+        'scipy; extra == "scipy"',
+        "numpy>=3",
+        "Pillow<10",
+    ]
+    assert _not_provided(requirements, sysroot) == [
+        "torch==2.6.0",
+        'scipy; extra == "scipy"',
+        "numpy>=3",
+        "Pillow<10",
+    ]
+
+
+def test_a_sysroot_without_python_packages_provides_nothing(tmp_path: Path) -> None:
+    sysroot = Sysroot(
+        path=tmp_path,
+        arch="aarch64",
+        multiarch="aarch64-linux-gnu",
+        python_version="3.13",
+        python_include=tmp_path,
+        pyconfig=tmp_path,
+        libc=tmp_path,
+        python=None,
+    )
+    assert sysroot.python_distributions() == {}
+    assert _not_provided(["numpy", "pillow"], sysroot) == ["numpy", "pillow"]
