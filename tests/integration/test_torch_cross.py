@@ -146,12 +146,19 @@ def test_torch_2_6_0_cross_compiled_then_vision_and_audio_against_it(
         platforms = [f"--platform=manylinux_2_{minor}_{machine}" for minor in range(17, 42)]
         platforms.append(f"--platform=linux_{machine}")
         index = f"file://{WHEELHOUSE}/simple/"
-        script = (
-            "set -e; rm -rf /tmp/board; "
+        pip = (
             "python3 -m pip install -q --no-warn-script-location --target /tmp/board "
             f"--python-version 3.13 --implementation cp --abi cp313 {' '.join(platforms)} "
-            f"--only-binary=:all: --index-url {index} "
-            "--break-system-packages torch==2.6.0 torchvision==0.21.0 torchaudio==2.6.0; "
+            f"--only-binary=:all: --index-url {index} --break-system-packages"
+        )
+        install = f"{pip} torch==2.6.0 torchvision==0.21.0 torchaudio==2.6.0"
+        if machine == "armv7l":
+            # PyPI has no NumPy or Pillow for 32-bit Arm: the board has them from its own
+            # packages (python3-numpy, python3-pil: in the sysroot), so torch comes with its
+            # dependencies and the companions without theirs.
+            install = f"{pip} torch==2.6.0; {pip} --no-deps torchvision==0.21.0 torchaudio==2.6.0"
+        script = (
+            f"set -e; rm -rf /tmp/board; {install}; "
             f"cd /tmp && env -i PYTHONPATH=/tmp/board PATH=/usr/bin:/bin HOME=/tmp "
             f"qemu-{'aarch64' if machine == 'aarch64' else 'arm'} -L {SYSROOT} "
             f"{SYSROOT}/usr/bin/python3.13 -c {shlex.quote(USE)}"
