@@ -1,5 +1,5 @@
-"""The QEMU trial's layout of a foreign wheel's dependencies: what the sysroot's own Python
-packages provide is not fetched (PyPI has no NumPy or Pillow wheel for 32-bit Arm)."""
+"""What the sysroot's own Python packages provide, which stands in for the indexes where they
+have no wheel for the target (PyPI has no NumPy or Pillow wheel for 32-bit Arm)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 from packaging.version import Version
 
 from torchbuild.cross.sysroot import Sysroot
-from torchbuild.cross.trial import _not_provided
+from torchbuild.cross.trial import provided_by_sysroot
 
 #: The metadata headers of Debian trixie's armhf python3-numpy (a .dist-info) and python3-pil
 #: (an .egg-info directory), as its packages install them.
@@ -38,7 +38,7 @@ def test_the_sysroot_python_packages_are_read_from_their_metadata(tmp_path: Path
     }
 
 
-def test_requirements_the_sysroot_meets_are_not_laid_out(tmp_path: Path) -> None:
+def test_the_requirements_the_sysroot_meets(tmp_path: Path) -> None:
     sysroot = _sysroot(tmp_path)
     # torchvision 0.21.0's Requires-Dist, and one the sysroot's numpy is too old for.
     requirements = [
@@ -49,12 +49,7 @@ def test_requirements_the_sysroot_meets_are_not_laid_out(tmp_path: Path) -> None
         "numpy>=3",
         "Pillow<10",
     ]
-    assert _not_provided(requirements, sysroot) == [
-        "torch==2.6.0",
-        'scipy; extra == "scipy"',
-        "numpy>=3",
-        "Pillow<10",
-    ]
+    assert provided_by_sysroot(requirements, sysroot) == ["numpy", "pillow!=8.3.*,>=5.3.0"]
 
 
 def test_a_sysroot_without_python_packages_provides_nothing(tmp_path: Path) -> None:
@@ -69,4 +64,4 @@ def test_a_sysroot_without_python_packages_provides_nothing(tmp_path: Path) -> N
         python=None,
     )
     assert sysroot.python_distributions() == {}
-    assert _not_provided(["numpy", "pillow"], sysroot) == ["numpy", "pillow"]
+    assert provided_by_sysroot(["numpy", "pillow"], sysroot) == []

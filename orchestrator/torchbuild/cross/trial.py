@@ -3,9 +3,9 @@
 The check (:func:`~.check.check_foreign_wheel`) proves every ELF file is the target's and every
 library it needs is in the wheel, in the wheels it is installed with (the target's torch) or in
 the sysroot. Then, where ``qemu-<arch>-static`` and the sysroot's own Python are there, the
-wheel, its companions and its dependencies (resolved by pip for the target's tags, less those
-the sysroot's own Python packages provide) are laid out in a fresh directory and the smoke code
-runs on the sysroot's interpreter, emulated, in an empty directory.
+wheel, its companions and its dependencies (resolved by pip for the target's tags; where the
+indexes have none for them, the sysroot's own Python packages stand in) are laid out in a fresh
+directory and the smoke code runs on the sysroot's interpreter, emulated, in an empty directory.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from .sysroot import Sysroot
 
-__all__ = ["ForeignVerified", "verify_foreign_wheel"]
+__all__ = ["ForeignVerified", "provided_by_sysroot", "verify_foreign_wheel"]
 
 #: Emulated imports of torch take tens of seconds; a smoke test gets this long in all.
 SMOKE_TIMEOUT = 1800.0
@@ -72,21 +72,20 @@ def _pip_target(
         )
 
 
-def _not_provided(requirements: Sequence[str], sysroot: Sysroot) -> list[str]:
-    """``requirements`` less those the sysroot's own Python packages meet, as the board's
-    system packages do: PyPI has no NumPy or Pillow for 32-bit Arm, Debian has both."""
+def provided_by_sysroot(requirements: Sequence[str], sysroot: Sysroot) -> list[str]:
+    """Those of ``requirements`` the sysroot's own Python packages meet, as the board's
+    system packages do (Debian's ``python3-numpy`` for ``numpy``)."""
     provided = sysroot.python_distributions()
-    wanted = []
+    met = []
     for text in requirements:
         try:
             req = Requirement(text)
         except InvalidRequirement:
-            wanted.append(text)  # pip says what is wrong with it
-            continue
+            continue  # pip says what is wrong with it
         have = provided.get(canonicalize_name(req.name))
-        if have is None or not req.specifier.contains(have, prereleases=True):
-            wanted.append(text)
-    return wanted
+        if have is not None and req.specifier.contains(have, prereleases=True):
+            met.append(text)
+    return met
 
 
 def verify_foreign_wheel(
@@ -130,7 +129,16 @@ def verify_foreign_wheel(
         try:
             items = [str(wheel), *map(str, companions)]
             _pip_target(pip, site, items, [*pip_options, "--no-deps"])
-            _pip_target(pip, site, _not_provided(requirements, sysroot), pip_options)
+            try:
+                _pip_target(pip, site, list(requirements), pip_options)
+            except VerifyError:
+                # The indexes lack some for the target's tags (PyPI has no NumPy or Pillow
+                # for 32-bit Arm): the board's own packages stand in where the sysroot has them.
+                met = provided_by_sysroot(requirements, sysroot)
+                if not met:
+                    raise
+                rest = [r for r in requirements if r not in met]
+                _pip_target(pip, site, rest, pip_options)
         except (BuildError, NetworkError) as exc:
             raise VerifyError(str(exc), hint=exc.hint) from None
         empty = tmp / "empty"

@@ -79,8 +79,18 @@ def collect_dependencies(ctx: Context, *, torch_installed: bool) -> None:
         args += ["--only-binary=:all:", "--disable-pip-version-check", "--no-input"]
         args += list(options.installer.index_args)
         args += [] if ctx.target.origin == "host" else foreign_args(ctx.target)
-        args += wanted
-        done = run.capture(args, timeout=3600.0, env={**os.environ, "PIP_NO_INPUT": "1"})
+        env = {**os.environ, "PIP_NO_INPUT": "1"}
+        done = run.capture([*args, *wanted], timeout=3600.0, env=env)
+        met = [] if done.ok else ctx.host.system_provides(wanted)
+        if met:
+            # No wheel of some for the target's tags on the indexes (PyPI has no NumPy or
+            # Pillow for 32-bit Arm), and the target's own packages provide these, as its
+            # sysroot shows: the board installs the set beside them.
+            ctx.note(f"left to the target's own packages: {', '.join(met)}")
+            rest = [w for w in wanted if w not in met]
+            if not rest:
+                return
+            done = run.capture([*args, *rest], timeout=3600.0, env=env)
         if not done.ok:
             tail = (done.stderr or done.stdout).strip().splitlines()[-1:]
             raise BuildError(

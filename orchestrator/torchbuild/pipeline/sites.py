@@ -58,6 +58,10 @@ class BuildHost(Site, Protocol):
     ) -> str:
         """Check the repaired wheel; raise when it fails; say how it was checked."""
 
+    def system_provides(self, requirements: Sequence[str]) -> list[str]:
+        """Those of ``requirements`` the target's own system packages meet, for when the
+        indexes have no wheel of them for the target."""
+
 
 def _compiler_names(target: Target, python: Path, cross: Sequence[str] = ()) -> list[str]:
     tc = target.toolchain
@@ -170,6 +174,11 @@ class NativeHost:
             work=work,
         )
         return "installed and run in a fresh environment"
+
+    def system_provides(self, requirements: Sequence[str]) -> list[str]:  # noqa: ARG002
+        # This machine's own packages are not the wheelhouse's concern: pip installs the set
+        # here from the indexes, as before.
+        return []
 
 
 class CrossHost:
@@ -355,6 +364,11 @@ class CrossHost:
         printed = done.output.strip()  # a smoke test that prints nothing is still a pass
         said = f" ({printed})" if printed else ""
         return f"checked against the sysroot; smoke test run under QEMU{said}"
+
+    def system_provides(self, requirements: Sequence[str]) -> list[str]:
+        from ..cross.trial import provided_by_sysroot
+
+        return provided_by_sysroot(requirements, self.sysroot)
 
 
 def host_for(target: Target, options: WheelOptions) -> BuildHost:
