@@ -16,16 +16,19 @@ from torchbuild.cross.trial import provided_by_sysroot
 RECORDED = Path(__file__).parents[1] / "data" / "cross" / "trixie-armhf-dist-packages"
 
 
-def _sysroot(root: Path) -> Sysroot:
-    shutil.copytree(RECORDED, root / "usr/lib/python3/dist-packages")
+def _sysroot(root: Path, *, packages: bool = True) -> Sysroot:
+    """armhf facts over ``root``; with ``packages``, the recorded dist-packages in it."""
+    if packages:
+        shutil.copytree(RECORDED, root / "usr/lib/python3/dist-packages")
+    triplet = "arm-linux-gnueabihf"
     return Sysroot(
         path=root,
         arch="armv7l",
-        multiarch="arm-linux-gnueabihf",
+        multiarch=triplet,
         python_version="3.13",
         python_include=root / "usr/include/python3.13",
-        pyconfig=root / "usr/include/arm-linux-gnueabihf/python3.13/pyconfig.h",
-        libc=root / "lib/arm-linux-gnueabihf/libc.so.6",
+        pyconfig=root / f"usr/include/{triplet}/python3.13/pyconfig.h",
+        libc=root / f"lib/{triplet}/libc.so.6",
         python=None,
     )
 
@@ -53,15 +56,6 @@ def test_the_requirements_the_sysroot_meets(tmp_path: Path) -> None:
 
 
 def test_a_sysroot_without_python_packages_provides_nothing(tmp_path: Path) -> None:
-    sysroot = Sysroot(
-        path=tmp_path,
-        arch="aarch64",
-        multiarch="aarch64-linux-gnu",
-        python_version="3.13",
-        python_include=tmp_path,
-        pyconfig=tmp_path,
-        libc=tmp_path,
-        python=None,
-    )
+    sysroot = _sysroot(tmp_path, packages=False)
     assert sysroot.python_distributions() == {}
     assert provided_by_sysroot(["numpy", "pillow"], sysroot) == []
