@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from packaging.version import Version
 
 from torchbuild.cross import Compilers, cross_arch, render_toolchain
 from torchbuild.cross.alternatives import apply_alternatives, parse_alternatives
@@ -291,3 +292,16 @@ def test_target_torch_abi_read_from_its_cmake_package(tmp_path: Path) -> None:
     torch.cmake_dir.mkdir(parents=True)
     (torch.cmake_dir / "TorchConfig.cmake").write_text(TORCH_CONFIG)
     assert torch.cxx11_abi == "1"
+
+
+def test_host_torch_abi_read_from_its_cmake_package_without_importing_it(tmp_path: Path) -> None:
+    from torchbuild.detect.torch import InstalledTorch
+    from torchbuild.pipeline.sites import CrossHost
+
+    package = tmp_path / "site-packages" / "torch"
+    (package / "share/cmake/Torch").mkdir(parents=True)
+    (package / "share/cmake/Torch/TorchConfig.cmake").write_text(TORCH_CONFIG)
+    host = object.__new__(CrossHost)  # only the host torch's facts are asked for
+    host.__dict__["_scripts_torch"] = InstalledTorch(Version("2.7.1"), None, str(package))
+    # A Python that cannot import anything: the answer comes from the file alone.
+    assert host._host_abi(tmp_path / "no-python") == "1"

@@ -8,7 +8,7 @@ from Debian's packages. Inspection only reads files: nothing in it is run.
 from __future__ import annotations
 
 import contextlib
-import email.parser
+import importlib.metadata
 import os
 import re
 from dataclasses import dataclass
@@ -60,18 +60,12 @@ class Sysroot:
     def python_distributions(self) -> dict[str, Version]:
         """The Python distributions the target's system packages installed (Debian's
         ``python3-numpy``: ``{"numpy": Version("2.2.4")}``), by canonical name; the board has
-        them whatever pip installs beside them."""
-        found: dict[str, Version] = {}
+        them whatever pip installs beside them. Read from their metadata (.dist-info or
+        .egg-info), never imported."""
         base = self.path / "usr/lib/python3/dist-packages"
-        metadata = [*base.glob("*.dist-info/METADATA"), *base.glob("*.egg-info/PKG-INFO")]
-        metadata += [p for p in base.glob("*.egg-info") if p.is_file()]
-        for path in metadata:
-            try:
-                head = path.read_text(encoding="utf-8", errors="replace").split("\n\n", 1)[0]
-            except OSError:
-                continue
-            message = email.parser.Parser().parsestr(head, headersonly=True)
-            name, version = message.get("Name"), message.get("Version")
+        found: dict[str, Version] = {}
+        for dist in importlib.metadata.distributions(path=[str(base)]):
+            name, version = dist.metadata["Name"], dist.metadata["Version"]
             if not name or not version:
                 continue
             with contextlib.suppress(InvalidVersion):

@@ -20,7 +20,7 @@ from pathlib import Path
 from ..detect.torch import version_py_facts
 from ..errors import InputError
 
-__all__ = ["TargetTorch", "abi_of_torch_config", "unpack_target_torch"]
+__all__ = ["TargetTorch", "abi_of_torch_config", "abi_of_torch_package", "unpack_target_torch"]
 
 _ABI_FLAG = re.compile(r"-D_GLIBCXX_USE_CXX11_ABI=([01])")
 
@@ -55,17 +55,23 @@ class TargetTorch:
     def cxx11_abi(self) -> str | None:
         """``"1"`` or ``"0"``: the C++ library ABI torch was built with, as its CMake package
         tells dependents (None when it does not say)."""
-        try:
-            text = (self.cmake_dir / "TorchConfig.cmake").read_text(errors="replace")
-        except OSError:
-            return None
-        return abi_of_torch_config(text)
+        return abi_of_torch_package(self.root / "torch")
 
 
 def abi_of_torch_config(text: str) -> str | None:
     """The ``_GLIBCXX_USE_CXX11_ABI`` value ``TorchConfig.cmake`` puts in ``TORCH_CXX_FLAGS``."""
     found = _ABI_FLAG.search(text)
     return found.group(1) if found else None
+
+
+def abi_of_torch_package(package: Path) -> str | None:
+    """The C++ library ABI of the torch package directory ``package`` (``.../torch``), from its
+    CMake package; None when it has none or it does not say (newer torch knows one ABI only)."""
+    try:
+        text = (package / "share/cmake/Torch/TorchConfig.cmake").read_text(errors="replace")
+    except OSError:
+        return None
+    return abi_of_torch_config(text)
 
 
 def unpack_target_torch(wheel: Path, cache_dir: Path, digest: str) -> TargetTorch:

@@ -300,11 +300,7 @@ class CrossHost:
         cannot load on the board ("operator ... does not exist")."""
         if target_abi is None:
             return
-        done = run.probe(
-            [str(python), "-c", "import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))"],
-            timeout=120.0,
-        )
-        host_abi = done.stdout.strip() if done is not None and done.ok else None
+        host_abi = self._host_abi(python)
         if host_abi in ("0", "1") and host_abi != target_abi:
             scripts = self.scripts_torch()
             which = f"torch {scripts.version}" if scripts is not None else "torch"
@@ -318,6 +314,23 @@ class CrossHost:
                 else "install into --python a torch for this machine built with the pre-C++11 "
                 "ABI (PyPI's x86_64 torch 2.6 and older)",
             )
+
+    @functools.cache  # noqa: B019 - one host torch per host, asked once per build
+    def _host_abi(self, python: Path) -> str | None:
+        """The C++ library ABI of the host torch in ``python``: from its CMake package where
+        that says, else from the imported module (a few seconds)."""
+        from ..cross.torch import abi_of_torch_package
+
+        scripts = self.scripts_torch()
+        if scripts is not None and scripts.location:
+            found = abi_of_torch_package(Path(scripts.location))
+            if found is not None:
+                return found
+        done = run.probe(
+            [str(python), "-c", "import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))"],
+            timeout=120.0,
+        )
+        return done.stdout.strip() if done is not None and done.ok else None
 
     def verify(
         self,
